@@ -1,0 +1,125 @@
+"""The `fleetfix` command end to end: a real inventory file into a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fleetfix.cli import EXIT_AUDIT, EXIT_INVENTORY, EXIT_USAGE, main
+
+CSV = (
+    "\ufeffHostname;IP;Site;Role;Tags\r\n"
+    "PACS-01;127.77.0.1;Leeds;PACS;critical|imaging\r\n"
+    "RIS-01;127.77.0.2;Leeds;RIS;\r\n"
+    "EMR-01;127.77.0.3;York;EMR;critical\r\n"
+)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "cmdb.csv"
+    path.write_text(CSV, encoding="utf-8", newline="")
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path, runner: CliRunner, inventory: Path) -> Path:
+    path = tmp_path / "incident.db"
+    result = runner.invoke(main, ["inventory", "import", str(inventory), "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_import_then_status_counts_every_host_as_new(runner: CliRunner, db: Path) -> None:
+    result = runner.invoke(main, ["status", "--json", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert status["total"] == 3
+    assert status["states"]["new"] == 3
+    assert status["states"]["unreachable"] == 0
+    assert status["states"]["failed"] == 0
+
+
+def test_hosts_filters_by_tag_and_prints_json_lines(runner: CliRunner, db: Path) -> None:
+    result = runner.invoke(main, ["hosts", "--tag", "site=Leeds", "--json", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    names = sorted(json.loads(line)["name"] for line in result.stdout.splitlines())
+    assert names == ["PACS-01", "RIS-01"]
+
+
+def test_db_path_comes_from_the_environment(runner: CliRunner, db: Path) -> None:
+    result = runner.invoke(main, ["hosts", "--json"], env={"FLEETFIX_DB": str(db)})
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 3
+
+
+def test_reimport_reports_unchanged_hosts(runner: CliRunner, db: Path, inventory: Path) -> None:
+    result = runner.invoke(main, ["inventory", "import", str(inventory), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["added"], summary["unchanged"]) == (0, 3)
+
+
+def test_rejected_inventory_exits_3_and_names_the_line(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "hosts.txt"
+    bad.write_text("good-host\nbad_host!\n", encoding="utf-8")
+    db = tmp_path / "incident.db"
+    result = runner.invoke(main, ["inventory", "import", str(bad), "--db", str(db)])
+    assert result.exit_code == EXIT_INVENTORY
+    assert f"{bad}:2" in result.stderr
+    assert result.stdout == ""
+
+
+def test_status_without_a_database_says_how_to_make_one(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["status", "--db", str(tmp_path / "missing.db")])
+    assert result.exit_code == EXIT_USAGE
+    assert "inventory import" in result.stderr
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_audit_verify_passes_then_fails_after_tampering(runner: CliRunner, db: Path) -> None:
+    assert runner.invoke(main, ["audit", "verify", "--db", str(db)]).exit_code == 0
+    with sqlite3.connect(db) as connection:
+        names = [r[0] for r in connection.execute("select name from sqlite_master")]
+        table = next(name for name in names if name.startswith("audit"))
+        for (trigger,) in connection.execute(
+            "select name from sqlite_master where type = 'trigger' and tbl_name = ?", (table,)
+        ).fetchall():
+            connection.execute(f'drop trigger "{trigger}"')
+        connection.execute(f'update "{table}" set actor = ?', ("mallory",))
+    result = runner.invoke(main, ["audit", "verify", "--db", str(db)])
+    assert result.exit_code == EXIT_AUDIT
+    assert "audit row" in result.stderr
+
+
+def test_states_lists_every_state(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["states"])
+    assert result.exit_code == 0
+    assert {line.split()[0] for line in result.stdout.splitlines()} >= {
+        "new",
+        "boot_loop",
+        "needs_hands_on",
+    }
+
+
+def test_version_runs_as_a_console_command() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "fleetfix.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("fleetfix, version ")
