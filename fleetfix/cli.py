@@ -216,7 +216,7 @@ def status(as_json: bool, db_path: Path) -> None:
     with _reader(db_path) as reader:
         counts = reader.state_counts()
         per_tag = reader.tag_counts()
-    by_state = {state.value: counts.get(state) for state in HostState}
+    by_state = {state.value: counts[state] for state in HostState}
     total = sum(by_state.values())
     if as_json:
         _echo_json({"db": str(db_path), "total": total, "states": by_state, "tags": per_tag})
