@@ -73,6 +73,9 @@ class PipelineResult:
     errors: Sequence[str]
     had_errors: bool
     duration: float = 0.0
+    # The code of an `exit N` that ended the script, else None. Over PSRP Windows reports it
+    # only through the client host's SetShouldExit, never as an error.
+    exit_code: int | None = None
 
 
 class SimHost(Protocol):
@@ -105,13 +108,24 @@ class SimHost(Protocol):
         """Faults in force for this host now (its own and fleet-wide ones)."""
         ...
 
-    def execute(self, command_line: str, *, stdin: bytes = b"", codepage: int = 437) -> Completed:
+    def execute(
+        self,
+        command_line: str,
+        *,
+        stdin: bytes = b"",
+        codepage: int = 437,
+        transport: str | None = None,
+    ) -> Completed:
         """Run a command line as cmd.exe would (WinRS and SSH both start cmd.exe).
-        Records it in the host's command history."""
+        Records it in the host's command history, with the transport that carried it."""
         ...
 
     def run_pipeline(
-        self, commands: Sequence[PipelineCommand], *, input_objects: Sequence[Any] = ()
+        self,
+        commands: Sequence[PipelineCommand],
+        *,
+        input_objects: Sequence[Any] = (),
+        transport: str | None = "psrp",
     ) -> PipelineResult:
         """Run a PSRP pipeline. Records it in the host's command history."""
         ...

@@ -1,0 +1,70 @@
+"""The lab's shells: cmd.exe command lines (WinRS, Windows OpenSSH) and PSRP pipelines
+(a Windows PowerShell 5.1 subset parsed with tree-sitter-powershell and interpreted over its
+syntax tree).
+
+Choices where Windows behaviour had to be pinned down (tests hold each of them):
+
+- powershell.exe exit codes: `exit N` gives N; an uncaught `throw` or -ErrorAction Stop gives
+  1; otherwise 1 when the last statement failed ($? false, a native program's non-zero exit
+  included) and 0 when it succeeded. A script that does not parse runs nothing and gives 1.
+- Error records go to stderr as CLIXML with -EncodedCommand (what pywinrm's run_ps strips)
+  and as console text with -Command. Warnings travel with them (`<S S="warning">`).
+- `-Command -` runs all of stdin as one script (Windows reads it line by line; the blank
+  line fleetfix appends makes the two agree for complete scripts).
+- Statement-terminating errors (a failed cast, a bad method call, an unknown command) end
+  their statement and the script goes on, unless a try block catches them.
+- `del` prints "Access is denied." but exits 0, like cmd.exe: a fix must verify.
+- Windows PowerShell 5.1 has no `-AsByteStream` (PowerShell 6+), `&&`/`||` (7+): rejected.
+- Where tree-sitter-powershell rejects valid PowerShell (a bare-word list with spaces such
+  as `Select-Object Name, Status`, a one-line function with `param`), the lab rejects it too:
+  scripts that ship are parsed by the same grammar, so quote the names.
+- The lab's machines run in UTC: local and universal times are the same instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fleetfix.lab.api import Completed, PipelineCommand, PipelineResult
+from fleetfix.lab.machine import Machine
+from fleetfix.lab.shell.cmd import run_cmd
+from fleetfix.lab.shell.ps.engine import PipelineStep, run_steps
+from fleetfix.lab.shell.ps.wire import from_wire, to_wire
+
+
+def encode_output(text: str, codepage: int) -> bytes:
+    """Console output in the shell's code page: 437 (OEM US) by default, 65001 for UTF-8."""
+    if codepage == 65001:
+        return text.encode("utf-8")
+    try:
+        return text.encode(f"cp{codepage}", "replace")
+    except LookupError:
+        return text.encode("cp437", "replace")
+
+
+def run_command_line(
+    machine: Machine, command_line: str, *, stdin: bytes = b"", codepage: int = 437
+) -> Completed:
+    """Runs a command line as `cmd.exe /c` does; output bytes are in `codepage`."""
+    result = run_cmd(machine, command_line, stdin=stdin, codepage=codepage)
+    return Completed(
+        stdout=encode_output(result.stdout, codepage),
+        stderr=encode_output(result.stderr, codepage),
+        exit_code=result.exit_code,
+        duration=result.duration,
+    )
+
+
+def run_pipeline(
+    machine: Machine, commands: Sequence[PipelineCommand], *, input_objects: Sequence[Any] = ()
+) -> PipelineResult:
+    """Runs a PSRP pipeline. Output objects are psrpcore values, ready for a server
+    pipeline's `write_output` (objects keep their .NET type names and properties)."""
+    steps = [PipelineStep(c.name, c.is_script, c.parameters, c.arguments) for c in commands]
+    run = run_steps(machine, steps, [from_wire(i) for i in input_objects])
+    output = [to_wire(value) for value in run.output]
+    return PipelineResult(output, run.errors, run.had_errors, run.lab_seconds, run.exit_code)
+
+
+__all__ = ["encode_output", "run_command_line", "run_pipeline"]

@@ -1,0 +1,176 @@
+"""Registry cmdlets (HKLM: paths): Get-ItemProperty, New-ItemProperty, Set-ItemProperty,
+and the registry side of Get-Item, Get-ChildItem, Test-Path, New-Item, Remove-Item."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetfix.lab.machine.registry import RegistryKey, RegistryValueKind
+from fleetfix.lab.shell.ps.cmdlets.base import Call, cmdlet
+from fleetfix.lab.shell.ps.cmdlets.paths import long_hive, not_found, registry_key_path
+from fleetfix.lab.shell.ps.values import ErrorRecord, PSObject, iterate, to_int, to_str
+
+_KINDS = {kind.value.lower(): kind for kind in RegistryValueKind}
+
+
+def _ps_path(key: RegistryKey) -> str:
+    return "Microsoft.PowerShell.Core\\Registry::" + long_hive(key.path)
+
+
+def _key_object(key: RegistryKey) -> PSObject:
+    return PSObject(
+        {
+            "Name": long_hive(key.path),
+            "PSChildName": key.path.rpartition("\\")[2],
+            "PSPath": _ps_path(key),
+            "Property": [v.name or "(default)" for v in key.values.values()],
+            "ValueCount": len(key.values),
+        },
+        type_name="Microsoft.Win32.RegistryKey",
+        text=long_hive(key.path),
+    )
+
+
+def _key(call: Call, path: str, command: str) -> RegistryKey | None:
+    key = call.machine.registry.key(registry_key_path(path))
+    if key is None:
+        call.error(not_found(path, command))
+    return key
+
+
+def get_key(call: Call, path: str) -> None:
+    key = _key(call, path, "GetItemCommand")
+    if key is not None:
+        call.emit(_key_object(key))
+
+
+def child_keys(call: Call, path: str) -> None:
+    key = _key(call, path, "GetChildItemCommand")
+    if key is not None:
+        call.emit_all([_key_object(k) for k in call.machine.registry.subkeys(key.path)])
+
+
+def key_exists(call: Call, path: str) -> bool:
+    return call.machine.registry.key(registry_key_path(path)) is not None
+
+
+def new_key(call: Call, path: str) -> None:
+    registry = call.machine.registry
+    normalized = registry_key_path(path)
+    if registry.key(normalized) is not None and not call.switch("Force"):
+        call.error(
+            ErrorRecord(
+                "A key at this path already exists.",
+                category="ResourceExists",
+                error_id="System.IO.IOException,Microsoft.PowerShell.Commands.NewItemCommand",
+            )
+        )
+        return
+    parent = normalized.rpartition("\\")[0]
+    if registry.key(parent) is None and not call.switch("Force"):
+        call.error(not_found(path.rpartition("\\")[0], "NewItemCommand"))
+        return
+    key = registry.create_key(normalized)
+    if call.has("Value"):
+        registry.set_value(normalized, "", to_str(call.get("Value")))
+    call.emit(_key_object(key))
+
+
+def remove_key(call: Call, path: str) -> None:
+    key = _key(call, path, "RemoveItemCommand")
+    if key is not None:
+        call.machine.registry.delete_key(key.path)
+
+
+def _paths(call: Call) -> list[str]:
+    return [to_str(p) for p in iterate(call.get("Path", call.get("LiteralPath")))]
+
+
+@cmdlet(
+    "Get-ItemProperty", parameters=("Path", "Name", "LiteralPath"), positional=2, aliases=("gp",)
+)
+def get_item_property(call: Call) -> None:
+    names = [to_str(n) for n in iterate(call.get("Name"))]
+    for path in _paths(call):
+        key = _key(call, path, "GetItemPropertyCommand")
+        if key is None:
+            continue
+        chosen: dict[str, Any] = {}
+        for name in names or [v.name or "(default)" for v in key.values.values()]:
+            value = key.value(name)
+            if value is None:
+                call.error(_missing_value(name, key))
+                continue
+            chosen[value.name or "(default)"] = value.data
+        if not chosen:
+            continue
+        chosen.update(
+            {
+                "PSPath": _ps_path(key),
+                "PSChildName": key.path.rpartition("\\")[2],
+                "PSProvider": "Microsoft.PowerShell.Core\\Registry",
+            }
+        )
+        call.emit(PSObject(chosen))
+
+
+def _missing_value(name: str, key: RegistryKey) -> ErrorRecord:
+    return ErrorRecord(
+        f"Property {name} does not exist at path {long_hive(key.path)}.",
+        exception_type="System.Management.Automation.PSArgumentException",
+        category="InvalidArgument",
+        error_id="System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyCommand",
+        target=name,
+    )
+
+
+def _set(call: Call, *, create: bool) -> None:
+    name = to_str(call.get("Name"))
+    kind_text = to_str(call.get("PropertyType", call.get("Type", "String"))).lower()
+    kind = _KINDS.get(kind_text, RegistryValueKind.STRING)
+    raw = call.get("Value")
+    data: Any = to_int(raw) if kind in (RegistryValueKind.DWORD, RegistryValueKind.QWORD) else raw
+    if kind is RegistryValueKind.STRING or kind is RegistryValueKind.EXPAND_STRING:
+        data = to_str(raw)
+    for path in _paths(call):
+        key = _key(call, path, "NewItemPropertyCommand" if create else "SetItemPropertyCommand")
+        if key is None:
+            continue
+        if create and key.value(name) is not None and not call.switch("Force"):
+            call.error(
+                ErrorRecord(
+                    "The property already exists.",
+                    category="ResourceExists",
+                    error_id="System.IO.IOException,Microsoft.PowerShell.Commands.NewItemPropertyCommand",
+                )
+            )
+            continue
+        existing = key.value(name)
+        if existing is not None and not create and not call.has("Type"):
+            kind = existing.kind
+        call.machine.registry.set_value(
+            key.path, "" if name.lower() == "(default)" else name, data, kind=kind
+        )
+        if create or call.switch("PassThru"):
+            call.emit(PSObject({name: data, "PSPath": _ps_path(key)}))
+
+
+@cmdlet(
+    "New-ItemProperty",
+    parameters=("Path", "Name", "Value", "PropertyType", "LiteralPath"),
+    positional=3,
+    switches=("Force",),
+)
+def new_item_property(call: Call) -> None:
+    _set(call, create=True)
+
+
+@cmdlet(
+    "Set-ItemProperty",
+    parameters=("Path", "Name", "Value", "Type", "LiteralPath"),
+    positional=3,
+    switches=("Force", "PassThru"),
+    aliases=("sp",),
+)
+def set_item_property(call: Call) -> None:
+    _set(call, create=False)
