@@ -1,0 +1,295 @@
+"""Each transport against the lab's real servers: sessions, output, and each error class
+produced by a real lab fault."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from fleetfix.lab.api import Fault, FaultKind
+from fleetfix.lab.fleet import Lab
+from fleetfix.models import Transport
+from fleetfix.transports import errors
+from fleetfix.transports.base import ConnectOptions, Security, WinrmAuth
+from fleetfix.transports.selection import make_transport, open_session
+from tests.integration.test_transport_support import (
+    ALL_TRANSPORTS,
+    PASSWORD,
+    executor,
+    inventory_host,
+    lab,
+    options,
+    up_host,
+)
+
+__all__ = ["executor", "lab"]  # fixtures used by name
+pytestmark = pytest.mark.integration
+
+REPORT = "Write-Output 'working'\n@{host = $env:COMPUTERNAME; n = 2} | ConvertTo-Json -Compress"
+
+
+@pytest.mark.parametrize("kind", ALL_TRANSPORTS)
+async def test_a_session_runs_several_scripts_and_parses_the_last_line(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    session = await make_transport(kind, options(lab), executor=executor).open(host, timeout=10)
+    try:
+        first = await session.run(REPORT, timeout=10)
+        second = await session.run("Write-Output $Params.greeting", params={"greeting": "hi"},
+                                   timeout=10)  # fmt: skip
+    finally:
+        await session.close()
+    assert first.exit_code == 0
+    assert first.json == {"host": host.name, "n": 2}
+    assert first.stdout.startswith("working")
+    assert first.transport == str(kind)
+    assert second.stdout.strip() == "hi"
+
+
+@pytest.mark.parametrize("kind", [Transport.WINRM, Transport.SSH])
+async def test_a_script_too_long_for_the_command_line_runs_over_stdin(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    body = "".join(f"$line{i} = 'padding padding padding padding {i}'\n" for i in range(200))
+    body += "@{last = $line199; p = $Params.p} | ConvertTo-Json -Compress\n"
+    session = await make_transport(kind, options(lab), executor=executor).open(host, timeout=10)
+    try:
+        result = await session.run(body, params={"p": "x"}, timeout=10)
+    finally:
+        await session.close()
+    assert result.json == {"last": "padding padding padding padding 199", "p": "x"}, result
+
+
+@pytest.mark.parametrize("kind", [Transport.WINRM, Transport.SSH])
+async def test_a_failing_script_is_a_result_with_its_exit_code_and_stderr(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    session = await make_transport(kind, options(lab), executor=executor).open(host, timeout=10)
+    try:
+        result = await session.run("Get-Item -LiteralPath 'C:\\no\\such\\file'", timeout=10)
+    finally:
+        await session.close()
+    assert result.exit_code != 0
+    assert "C:\\no\\such\\file" in result.stderr
+    assert not result.stderr.startswith("#< CLIXML")
+
+
+@pytest.mark.parametrize("kind", [Transport.WINRM, Transport.PSRP, Transport.SSH])
+async def test_exit_n_gives_the_same_exit_code_over_every_transport(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    session = await make_transport(kind, options(lab), executor=executor).open(host, timeout=10)
+    try:
+        exited = await session.run("Write-Output 'partial'; exit 5", timeout=10)
+        clean = await session.run("Write-Output 'ok'", timeout=10)
+    finally:
+        await session.close()
+    assert (exited.exit_code, exited.stdout) == (5, "partial\r\n"), exited
+    # The code of one script does not leak into the next on the same session.
+    assert clean.exit_code == 0, clean
+
+
+async def test_non_utf8_output_over_ssh_keeps_the_connection_and_the_rest_of_the_output(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    session = await make_transport(Transport.SSH, options(lab), executor=executor).open(
+        host, timeout=10
+    )
+    try:
+        # Over SSH the console code page is 437: é leaves the host as the byte 0x82.
+        result = await session.run("Write-Output 'café'\nWrite-Output 'after'", timeout=10)
+        again = await session.run("Write-Output 'still here'", timeout=10)
+    finally:
+        await session.close()
+    assert result.stdout.splitlines() == ["caf\ufffd", "after"]
+    assert again.stdout.strip() == "still here"
+
+
+@pytest.mark.parametrize("kind", ALL_TRANSPORTS)
+async def test_a_wrong_password_is_auth_failed(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    transport = make_transport(kind, options(lab, password="wrong"), executor=executor)
+    with pytest.raises(errors.AuthFailed) as caught:
+        await transport.open(host, timeout=10)
+    assert caught.value.host == host.name
+    assert "wrong" not in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ALL_TRANSPORTS)
+async def test_a_refused_connection_is_unreachable(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    name = up_host(lab).name
+    lab.set_fault(name, Fault(FaultKind.REFUSE))
+    await lab.settle()
+    with pytest.raises(errors.Unreachable, match="refused"):
+        await make_transport(kind, options(lab), executor=executor).open(
+            inventory_host(lab, name), timeout=10
+        )
+
+
+@pytest.mark.parametrize("kind", [Transport.WINRM_HTTPS, Transport.PSRP_HTTPS])
+async def test_an_untrusted_certificate_is_a_certificate_error(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    # No --ca-file: the system bundle does not know the lab's CA, and nothing is turned off.
+    transport = make_transport(kind, options(lab, security=Security()), executor=executor)
+    with pytest.raises(errors.CertificateError, match="--ca-file"):
+        await transport.open(host, timeout=10)
+
+
+async def test_insecure_skips_certificate_checks_only_when_asked(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    insecure = options(lab, security=Security(insecure=True))
+    session = await make_transport(Transport.WINRM_HTTPS, insecure, executor=executor).open(
+        host, timeout=10
+    )
+    await session.close()
+
+
+async def test_an_unknown_ssh_host_key_is_a_host_key_mismatch(
+    lab: Lab, executor: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    name = up_host(lab).name
+    host = inventory_host(lab, name)
+    stranger = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    known = tmp_path / "known_hosts"
+    port = host.tag_value("ssh_port")
+    known.write_text(f"[{host.address}]:{port} {stranger}", encoding="utf-8")
+    transport = make_transport(
+        Transport.SSH, options(lab, security=Security(known_hosts=known)), executor=executor
+    )
+    with pytest.raises(errors.HostKeyMismatch, match="known-hosts"):
+        await transport.open(host, timeout=10)
+
+
+@pytest.mark.parametrize("kind", [Transport.WINRM, Transport.PSRP])
+async def test_a_wsman_fault_is_a_protocol_error(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    name = up_host(lab).name
+    lab.set_fault(name, Fault(FaultKind.HTTP_500))
+    with pytest.raises(errors.ProtocolError):
+        await make_transport(kind, options(lab), executor=executor).open(
+            inventory_host(lab, name), timeout=10
+        )
+
+
+@pytest.mark.parametrize("kind", [Transport.WINRM, Transport.PSRP, Transport.SSH])
+async def test_a_reset_mid_command_is_connection_lost(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    name = up_host(lab).name
+    session = await make_transport(kind, options(lab), executor=executor).open(
+        inventory_host(lab, name), timeout=10
+    )
+    lab.set_fault(name, Fault(FaultKind.RESET))
+    try:
+        with pytest.raises(errors.ConnectionLost):
+            await session.run("Write-Output 'x' * 100", timeout=10)
+    finally:
+        await session.close()
+
+
+async def test_basic_over_plain_http_is_refused_before_connecting(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    basic = ConnectOptions(credentials=options(lab).credentials, auth=WinrmAuth.BASIC)
+    for kind in (Transport.WINRM, Transport.PSRP):
+        with pytest.raises(errors.TransportRefused, match="in clear"):
+            await make_transport(kind, basic, executor=executor).open(
+                inventory_host(lab, up_host(lab).name), timeout=10
+            )
+
+
+async def test_credssp_is_refused_unless_allowed(lab: Lab, executor: ThreadPoolExecutor) -> None:
+    credssp = ConnectOptions(credentials=options(lab).credentials, auth=WinrmAuth.CREDSSP)
+    with pytest.raises(errors.TransportRefused, match="CredSSP"):
+        await make_transport(Transport.WINRM_HTTPS, credssp, executor=executor).open(
+            inventory_host(lab, up_host(lab).name), timeout=10
+        )
+
+
+async def test_auto_picks_the_first_transport_that_answers(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    session = await open_session(host, options(lab), executor=executor, timeout=10)
+    await session.close()
+    assert session.transport == "winrm-https"
+    lab.set_fault(host.name, Fault(FaultKind.REFUSE))
+    await lab.settle()
+    with pytest.raises(errors.Unreachable, match="none of"):
+        await open_session(host, options(lab), executor=executor, timeout=10)
+
+
+async def test_a_hung_command_times_out_without_stalling_the_event_loop(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    session = await make_transport(Transport.WINRM, options(lab), executor=executor).open(
+        host, timeout=10
+    )
+    task = asyncio.ensure_future(session.run("Start-Sleep -Seconds 100000", timeout=2))
+    await asyncio.sleep(0.2)
+    ticks = 0
+    while not task.done():
+        ticks += 1
+        await asyncio.sleep(0.05)
+    # The loop kept turning while the worker waited on the host.
+    assert ticks > 10
+    with pytest.raises(errors.OperationTimeout):
+        task.result()
+    await session.close()
+
+
+async def test_check_turns_a_failed_script_into_a_remote_error_with_its_stderr(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    session = await make_transport(Transport.WINRM, options(lab), executor=executor).open(
+        host, timeout=10
+    )
+    try:
+        result = await session.run("Get-Item -LiteralPath 'C:\\nope'", timeout=10)
+        assert (await session.run("Write-Output ok", timeout=10)).check().stdout.strip() == "ok"
+    finally:
+        await session.close()
+    with pytest.raises(errors.RemoteError, match="exit code 1") as caught:
+        result.check()
+    assert caught.value.exit_code == 1
+    assert "C:\\nope" in caught.value.stderr
+
+
+async def test_a_long_non_ascii_script_is_refused_over_ssh_rather_than_mangled(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    body = "# Überprüfung\n" + "Write-Output 'padding padding padding'\n" * 200
+    session = await make_transport(Transport.SSH, options(lab), executor=executor).open(
+        host, timeout=10
+    )
+    try:
+        with pytest.raises(ValueError, match="ASCII"):
+            await session.run(body, timeout=10)
+        # The same text as a parameter travels fine: parameters are base64.
+        result = await session.run("Write-Output $Params.n.Length", params={"n": body},
+                                   timeout=10)  # fmt: skip
+    finally:
+        await session.close()
+    assert result.stdout.strip() == str(len(body))
