@@ -11,5 +11,9 @@ tui = ["fleetfix.tui", *(f"fleetfix.tui.{name}" for name in find_packages("tui")
 
 setup(
     packages=[*core, *tui, "fleetfix.remediations"],
-    package_dir={"fleetfix": "fleetfix", "fleetfix.tui": "tui", "fleetfix.remediations": "remediations"},
+    package_dir={
+        "fleetfix": "fleetfix",
+        "fleetfix.tui": "tui",
+        "fleetfix.remediations": "remediations",
+    },
 )

@@ -35,6 +35,9 @@ EXIT_USAGE = 2
 EXIT_INVENTORY = 3
 EXIT_AUDIT = 4
 EXIT_STORE = 5
+# Commands that work host by host: each host's outcome is a value, the exit code sums them up.
+EXIT_HOSTS_FAILED = 6
+EXIT_HOSTS_UNREACHABLE = 7
 
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
@@ -43,6 +46,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_INVENTORY: "the inventory file was rejected; nothing was imported",
     EXIT_AUDIT: "the audit log's hash chain does not verify (tampering or corruption)",
     EXIT_STORE: "the incident database could not be opened or written",
+    EXIT_HOSTS_FAILED: "some hosts failed or were left undone (the output names each one)",
+    EXIT_HOSTS_UNREACHABLE: "no host failed, but some could not be reached",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,7 +130,13 @@ class FleetfixGroup(click.Group):
     only when named, so `fleetfix status` stays quick on a jump host.
     """
 
-    lazy_commands: dict[str, str] = {"lab": "fleetfix.lab.cli:lab"}  # noqa: RUF012 - read only
+    lazy_commands: dict[str, str] = {  # noqa: RUF012 - read only
+        "lab": "fleetfix.lab.cli:lab",
+        "packs": "fleetfix.cli_packs:packs",
+        "key": "fleetfix.cli_keys:key",
+        "ping": "fleetfix.cli_transport:ping",
+        "exec": "fleetfix.cli_transport:exec_command",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -151,7 +162,7 @@ def main() -> None:
     """Recover fleets of Windows hosts after a faulty driver or content update.
 
     Exit codes: 0 success, 1 error, 2 usage, 3 inventory rejected, 4 audit chain broken,
-    5 database error.
+    5 database error, 6 some hosts failed, 7 some hosts unreachable (none failed).
     """
 
 

@@ -10,6 +10,9 @@ value (an Outcome), never an exception that aborts the run::
     │   ├── IllegalTransition     a state change the table does not allow (host, from, to)
     │   ├── SchemaTooNew          a database written by a newer fleetfix
     │   └── AuditChainBroken      the audit log's hash chain does not verify
+    ├── PackError                 a remediation pack's manifest or scripts (fleetfix.packs.model)
+    ├── ProbeOutputError          a probe answer that is not the JSON we asked for (fleetfix.probe)
+    ├── TransportError            reaching or running on one host (fleetfix.transports.errors)
     └── LabError                  the simulated fleet could not start or was misused
 """
 
@@ -41,7 +44,7 @@ class StoreError(FleetfixError):
     title = "state store error"
 
 
-class IllegalTransition(StoreError):
+class IllegalTransition(StoreError):  # noqa: N818 - named for the condition, as the issue does
     title = "illegal state transition"
 
     def __init__(self, host: str, from_state: str, to_state: str) -> None:
@@ -54,11 +57,11 @@ class IllegalTransition(StoreError):
         self.to_state = to_state
 
 
-class SchemaTooNew(StoreError):
+class SchemaTooNew(StoreError):  # noqa: N818 - named for the condition
     title = "database written by a newer fleetfix"
 
 
-class AuditChainBroken(StoreError):
+class AuditChainBroken(StoreError):  # noqa: N818 - named for the condition
     title = "audit log tampered with"
 
     def __init__(self, row_id: int, problem: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fleetfix.cli import EXIT_AUDIT, EXIT_INVENTORY, EXIT_USAGE, main
+from fleetfix.cli import EXIT_AUDIT, EXIT_CODES, EXIT_INVENTORY, EXIT_USAGE, main
 
 CSV = (
     "\ufeffHostname;IP;Site;Role;Tags\r\n"
@@ -123,3 +124,10 @@ def test_version_runs_as_a_console_command() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("fleetfix, version ")
+
+
+def test_readme_documents_every_exit_code_and_no_other() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
+    assert documented == set(EXIT_CODES)
