@@ -331,13 +331,28 @@ async def test_restart_service_starts_a_crashed_service_and_verifies(lab: Lab) -
     assert run_pack_script(host, pack, "verify.ps1", Services=["Spooler"]).exit_code == 0
 
 
-async def test_restart_service_never_reports_a_hung_service_as_fixed(lab: Lab) -> None:
+async def test_restart_service_ends_the_process_of_a_service_hung_in_stop_pending(
+    lab: Lab,
+) -> None:
     host = lab.host(bad_file=False)
     service(host, "Spooler").status = ServiceStatus.STOP_PENDING
     pack = PACKS["restart-service"]
     ran = run_pack_script(host, pack, "restart.ps1", Services=["Spooler"], TimeoutSeconds=2)
+    assert ran.exit_code == 0, ran
+    assert ran.report["ok"] is True
+    assert service(host, "Spooler").status is ServiceStatus.RUNNING
+
+
+async def test_restart_service_never_reports_a_hung_service_as_fixed(lab: Lab) -> None:
+    host = lab.host(bad_file=False)
+    hung = service(host, "Spooler")
+    hung.status = ServiceStatus.STOP_PENDING
+    hung.can_stop = False  # its process cannot be ended either: the hang cannot be cleared
+    pack = PACKS["restart-service"]
+    ran = run_pack_script(host, pack, "restart.ps1", Services=["Spooler"], TimeoutSeconds=2)
     assert ran.exit_code == 1
     assert (ran.report["ok"], ran.report["failed"]) == (False, ["Spooler"])
+    assert hung.status is ServiceStatus.STOP_PENDING
 
 
 # --- bitlocker-protectors -----------------------------------------------------------------

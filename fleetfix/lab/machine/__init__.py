@@ -4,6 +4,8 @@ BitLocker, boot store, users) that the lab's shell reads and changes."""
 from fleetfix.lab.machine.bcd import BcdEntry, BcdStore
 from fleetfix.lab.machine.bitlocker import (
     BitLockerVolume,
+    EscrowTarget,
+    KeyEscrow,
     KeyProtector,
     KeyProtectorType,
     ProtectionStatus,
@@ -48,11 +50,13 @@ __all__ = [
     "BcdStore",
     "BitLockerVolume",
     "BootMode",
+    "EscrowTarget",
     "EventLevel",
     "EventLog",
     "EventRecord",
     "FileEntry",
     "FileSystem",
+    "KeyEscrow",
     "KeyProtector",
     "KeyProtectorType",
     "LocalUser",

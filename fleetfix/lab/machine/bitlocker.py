@@ -6,6 +6,7 @@ import enum
 import random
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class KeyProtectorType(enum.IntEnum):
@@ -64,6 +65,23 @@ class KeyProtector:
     recovery_password: str = field(default="", repr=False)
 
 
+class EscrowTarget(enum.StrEnum):
+    """Where Backup-BitLockerKeyProtector (AD) or BackupToAAD-BitLockerKeyProtector sent a key."""
+
+    ACTIVE_DIRECTORY = "AD"
+    ENTRA_ID = "EntraID"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEscrow:
+    """One backup of a recovery password to a directory: which key, where, when. The key
+    itself stays on the protector; this never holds it."""
+
+    key_protector_id: str
+    target: EscrowTarget
+    at: datetime
+
+
 @dataclass(slots=True)
 class BitLockerVolume:
     mount_point: str  # "C:"
@@ -75,6 +93,8 @@ class BitLockerVolume:
     # 0 = suspended until Resume-BitLocker.
     suspended_reboots_left: int | None = None
     capacity_gb: float = 126.45
+    # Backups made from the host, oldest first; a key may be backed up many times.
+    escrows: list[KeyEscrow] = field(default_factory=list)
 
     @property
     def recovery_passwords(self) -> list[KeyProtector]:
@@ -83,6 +103,30 @@ class BitLockerVolume:
             for k in self.key_protectors
             if k.key_protector_type is KeyProtectorType.RECOVERY_PASSWORD
         ]
+
+    def protector(self, key_protector_id: str) -> KeyProtector | None:
+        wanted = key_protector_id.strip().strip("{}").lower()
+        return next(
+            (k for k in self.key_protectors if k.key_protector_id.strip("{}").lower() == wanted),
+            None,
+        )
+
+    def record_escrow(
+        self, key_protector_id: str, *, target: EscrowTarget, at: datetime
+    ) -> KeyEscrow:
+        protector = self.protector(key_protector_id)
+        if protector is None:
+            raise KeyError(key_protector_id)
+        escrow = KeyEscrow(protector.key_protector_id, target, at)
+        self.escrows.append(escrow)
+        return escrow
+
+    def is_escrowed(self, key_protector_id: str, target: EscrowTarget) -> bool:
+        protector = self.protector(key_protector_id)
+        return protector is not None and any(
+            e.key_protector_id == protector.key_protector_id and e.target is target
+            for e in self.escrows
+        )
 
     def suspend(self, *, reboot_count: int) -> None:
         if not 0 <= reboot_count <= 15:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+
+# Windows caps a log by size (System: 20 MB by default) and overwrites the oldest events
+# when full. The lab's records have no byte size, so it caps by count: roughly what 20 MB
+# of short System events holds.
+DEFAULT_MAX_RECORDS = 20_000
 
 
 class EventLevel(enum.IntEnum):
@@ -34,8 +40,19 @@ class EventRecord:
 
 @dataclass(slots=True)
 class EventLog:
+    """A log that keeps its newest `max_records` events. RecordId counts every event ever
+    written, so it keeps rising after the oldest are overwritten, as on Windows."""
+
     name: str = "System"
-    records: list[EventRecord] = field(default_factory=list)
+    max_records: int = DEFAULT_MAX_RECORDS
+    records: deque[EventRecord] = field(default_factory=deque)
+    last_record_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_records < 1:
+            raise ValueError("an event log must hold at least one record")
+        self.records = deque(self.records, maxlen=self.max_records)
+        self.last_record_id = max([self.last_record_id, *(r.record_id for r in self.records)])
 
     def write(
         self,
@@ -54,10 +71,11 @@ class EventLog:
             level,
             message,
             properties,
-            record_id=len(self.records) + 1,
+            record_id=self.last_record_id + 1,
             log_name=self.name,
         )
-        self.records.append(record)
+        self.last_record_id = record.record_id
+        self.records.append(record)  # the deque's maxlen drops the oldest
         return record
 
     def query(

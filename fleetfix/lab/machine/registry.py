@@ -36,6 +36,10 @@ class RegistryKey:
     def set_value(self, value: RegistryValue) -> None:
         self.values[_value_key(value.name)] = value
 
+    def delete_value(self, name: str) -> bool:
+        """Removes a value; False when the key had no value of that name."""
+        return self.values.pop(_value_key(name), None) is not None
+
 
 def _value_key(name: str) -> str:
     return "" if name.lower() == "(default)" else name.lower()

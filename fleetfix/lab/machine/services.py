@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import random
+import zlib
 from dataclasses import dataclass, field
 
 
@@ -57,6 +58,9 @@ class WindowsService:
     # Drivers and protected services cannot be stopped by an administrator at all.
     can_stop: bool = True
     win32_exit_code: int = 0
+    # The service's process while it runs (Win32_Service.ProcessId); 0 when stopped and for
+    # drivers, which run in the kernel. Assigned when first asked for (see ServiceTable).
+    process_id: int = 0
 
 
 class ServiceError(Exception):
@@ -69,6 +73,8 @@ class ServiceTable:
     def __init__(self, services: list[WindowsService], *, rng: random.Random) -> None:
         self._services = {s.name.lower(): s for s in services}
         self._rng = rng
+        # Ids of processes that ended: a restarted service gets a new one, as on Windows.
+        self._ended_process_ids: set[int] = set()
 
     def get(self, name: str) -> WindowsService | None:
         found = self._services.get(name.lower())
@@ -137,6 +143,42 @@ class ServiceTable:
                 f"the following error: Cannot stop {service.name} service on computer '.'."
             )
         service.status = ServiceStatus.STOPPED
+
+    def process_id(self, service: WindowsService) -> int:
+        """The running service's process id: stable while it runs, a new one after a stop.
+        Derived from the name, not the machine's random stream, so asking does not change
+        what later random draws give."""
+        if service.status is ServiceStatus.STOPPED or service.kind is ServiceKind.KERNEL_DRIVER:
+            self._end_process(service)
+            return 0
+        if service.process_id == 0:
+            taken = {s.process_id for s in self._services.values()} | self._ended_process_ids
+            candidate = 1000 + (zlib.crc32(service.name.lower().encode()) % 15000) * 4
+            while candidate in taken:
+                candidate += 4  # Windows process ids are multiples of 4
+            service.process_id = candidate
+        return service.process_id
+
+    def by_process_id(self, process_id: int) -> list[WindowsService]:
+        return [s for s in self.all() if process_id != 0 and self.process_id(s) == process_id]
+
+    def kill_process(self, process_id: int) -> list[WindowsService]:
+        """Stop-Process on a service's process: it ends at once, even from StopPending, and
+        the service is Stopped. Protected services (can_stop False) refuse: access denied."""
+        services = self.by_process_id(process_id)
+        if not services:
+            raise ServiceError(f"Cannot find a process with the process identifier {process_id}.")
+        if not all(s.can_stop for s in services):
+            raise ServiceError("Access is denied")
+        for service in services:
+            service.status = ServiceStatus.STOPPED
+            self._end_process(service)
+        return services
+
+    def _end_process(self, service: WindowsService) -> None:
+        if service.process_id != 0:
+            self._ended_process_ids.add(service.process_id)
+        service.process_id = 0
 
     def _require(self, name: str) -> WindowsService:
         service = self.get(name)

@@ -37,10 +37,27 @@ def encode_output(text: str, codepage: int) -> bytes:
     """Console output in the shell's code page: 437 (OEM US) by default, 65001 for UTF-8."""
     if codepage == 65001:
         return text.encode("utf-8")
+    if codepage in _UNICODE_PAGES:
+        return text.encode(_UNICODE_PAGES[codepage], "replace")
     try:
         return text.encode(f"cp{codepage}", "replace")
     except LookupError:
         return text.encode("cp437", "replace")
+
+
+_UNICODE_PAGES = {1200: "utf-16-le", 20127: "ascii"}
+
+
+def encode_console(text: str, codepage: int, changes: Sequence[tuple[int, int]]) -> bytes:
+    """Text written while the console's code page changed (`chcp 65001`,
+    [Console]::OutputEncoding): each stretch in the code page in force when it was written."""
+    pieces: list[bytes] = []
+    start, current = 0, codepage
+    for offset, changed in changes:
+        pieces.append(encode_output(text[start:offset], current))
+        start, current = max(start, offset), changed
+    pieces.append(encode_output(text[start:], current))
+    return b"".join(pieces)
 
 
 def run_command_line(
@@ -49,8 +66,8 @@ def run_command_line(
     """Runs a command line as `cmd.exe /c` does; output bytes are in `codepage`."""
     result = run_cmd(machine, command_line, stdin=stdin, codepage=codepage)
     return Completed(
-        stdout=encode_output(result.stdout, codepage),
-        stderr=encode_output(result.stderr, codepage),
+        stdout=encode_console(result.stdout, codepage, result.stdout_codepages),
+        stderr=encode_console(result.stderr, codepage, result.stderr_codepages),
         exit_code=result.exit_code,
         duration=result.duration,
     )
@@ -67,4 +84,4 @@ def run_pipeline(
     return PipelineResult(output, run.errors, run.had_errors, run.lab_seconds, run.exit_code)
 
 
-__all__ = ["encode_output", "run_command_line", "run_pipeline"]
+__all__ = ["encode_console", "encode_output", "run_command_line", "run_pipeline"]

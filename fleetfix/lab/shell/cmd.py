@@ -7,6 +7,7 @@ is why a fix must verify that a file is gone rather than trust the exit code.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -36,6 +37,10 @@ class CmdResult:
     stderr: str
     exit_code: int
     duration: float
+    # (offset, code page) where the console's output code page changed (`chcp 65001`,
+    # [Console]::OutputEncoding): text from that offset on is in that code page.
+    stdout_codepages: tuple[tuple[int, int], ...] = ()
+    stderr_codepages: tuple[tuple[int, int], ...] = ()
 
 
 class _ExitRequest(Exception):  # noqa: N818 - `exit` is control flow, not an error
@@ -61,6 +66,9 @@ def run_cmd(machine: Machine, line: str, *, stdin: bytes = b"", codepage: int = 
     duration = 0.0
     pipe_input = stdin
     skip = False
+    start_codepage = codepage
+    stdout_codepages: list[tuple[int, int]] = []
+    stderr_codepages: list[tuple[int, int]] = []
     try:
         segments = split_segments(expanded)
         for position, segment in enumerate(segments):
@@ -80,6 +88,13 @@ def run_cmd(machine: Machine, line: str, *, stdin: bytes = b"", codepage: int = 
                 codepage,
             )
             exit_code, duration = result.exit_code, duration + result.duration
+            written = sum(len(text) for text in stdout)
+            for offset, changed in result.codepage_changes:
+                codepage = changed
+                if not piped:
+                    stdout_codepages.append((written + min(offset, len(result.stdout)), changed))
+            if result.stderr and (stderr_codepages or [(0, start_codepage)])[-1][1] != codepage:
+                stderr_codepages.append((sum(len(text) for text in stderr), codepage))
             if piped:
                 pipe_input = result.stdout.encode(
                     "utf-8" if codepage == 65001 else "cp437", "replace"
@@ -90,7 +105,14 @@ def run_cmd(machine: Machine, line: str, *, stdin: bytes = b"", codepage: int = 
             stderr.append(result.stderr)
     except _ExitRequest as request:
         exit_code = request.code
-    return CmdResult("".join(stdout), "".join(stderr), exit_code, duration)
+    return CmdResult(
+        "".join(stdout),
+        "".join(stderr),
+        exit_code,
+        duration,
+        tuple(stdout_codepages),
+        tuple(stderr_codepages),
+    )
 
 
 def _run_segment(machine: Machine, text: str, stdin: bytes, codepage: int) -> ProgramResult:
@@ -100,7 +122,9 @@ def _run_segment(machine: Machine, text: str, stdin: bytes, codepage: int) -> Pr
         return ProgramResult(stderr=f"The lab does not redirect to files ({exc}).\r\n", exit_code=1)
     name, rest = split_program(command)
     builtin = _BUILTINS.get(name.lower())
-    if builtin is not None:
+    if name.lower() in ("chcp", "chcp.com"):
+        result = _chcp(rest, codepage)
+    elif builtin is not None:
         result = builtin(machine, rest)
     else:
         program = find_program(name)
@@ -116,7 +140,31 @@ def _run_segment(machine: Machine, text: str, stdin: bytes, codepage: int) -> Pr
         err = ""
     if redirections.stdout_to_null:
         out = ""
-    return ProgramResult(out, err, result.exit_code, result.duration)
+    changes = tuple((min(offset, len(out)), cp) for offset, cp in result.codepage_changes)
+    return ProgramResult(out, err, result.exit_code, result.duration, changes)
+
+
+def _chcp(rest: str, codepage: int) -> ProgramResult:
+    """chcp.exe: shows or sets the console's code page (both input and output, as on
+    Windows; the lab models output)."""
+    wanted = rest.strip()
+    if wanted == "":
+        return ProgramResult(stdout=f"Active code page: {codepage}\r\n")
+    if not wanted.isdigit() or not is_known_codepage(int(wanted)):
+        return ProgramResult(stderr="Invalid code page\r\n", exit_code=1)
+    return ProgramResult(
+        stdout=f"Active code page: {wanted}\r\n", codepage_changes=((0, int(wanted)),)
+    )
+
+
+def is_known_codepage(codepage: int) -> bool:
+    if codepage in (65001, 1200, 20127):
+        return True
+    try:
+        codecs.lookup(f"cp{codepage}")
+    except LookupError:
+        return False
+    return True
 
 
 def _echo(machine: Machine, rest: str) -> ProgramResult:
@@ -241,18 +289,20 @@ def _nothing(machine: Machine, rest: str) -> ProgramResult:
 @program("cmd")
 def cmd_exe(call: ProgramCall) -> ProgramResult:
     """cmd.exe started from PowerShell (`cmd /c ...`)."""
-    return _cmd(call.machine, call.raw_arguments)
+    return _cmd(call.machine, call.raw_arguments, codepage=call.codepage)
 
 
-def _cmd(machine: Machine, rest: str) -> ProgramResult:
+def _cmd(machine: Machine, rest: str, *, codepage: int = 437) -> ProgramResult:
     words = rest.split(None, 1)
     if not words or words[0].lower() not in ("/c", "/k"):
         return ProgramResult(stdout=f"Microsoft Windows [Version {machine.os.version}.2582]\r\n")
     inner = words[1] if len(words) > 1 else ""
     if inner.startswith('"') and inner.endswith('"'):
         inner = inner[1:-1]
-    result = run_cmd(machine, inner)
-    return ProgramResult(result.stdout, result.stderr, result.exit_code, result.duration)
+    result = run_cmd(machine, inner, codepage=codepage)
+    return ProgramResult(
+        result.stdout, result.stderr, result.exit_code, result.duration, result.stdout_codepages
+    )
 
 
 _BUILTINS: dict[str, Callable[[Machine, str], ProgramResult]] = {

@@ -89,5 +89,7 @@ def _run_text(call: ProgramCall, text: str) -> ProgramResult:
 
 
 def _result(call: ProgramCall, script: str, *, clixml_errors: bool) -> ProgramResult:
-    run = run_script(call.machine, script, clixml_errors=clixml_errors)
-    return ProgramResult(run.stdout, run.stderr, run.exit_code, run.lab_seconds)
+    run = run_script(call.machine, script, clixml_errors=clixml_errors, codepage=call.codepage)
+    return ProgramResult(
+        run.stdout, run.stderr, run.exit_code, run.lab_seconds, run.codepage_changes
+    )

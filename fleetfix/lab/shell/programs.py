@@ -28,6 +28,10 @@ class ProgramResult:
     stderr: str = ""
     exit_code: int = 0
     duration: float = 0.0
+    # The program changed the console's output code page (chcp, [Console]::OutputEncoding):
+    # (offset in stdout, code page) pairs; stdout from that offset on is in that code page,
+    # and the last one stays set for the console after the program ends.
+    codepage_changes: tuple[tuple[int, int], ...] = ()
 
 
 Program = Callable[[ProgramCall], ProgramResult]

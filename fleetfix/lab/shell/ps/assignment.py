@@ -11,7 +11,7 @@ from fleetfix.lab.shell.ps.expressions import collapse, evaluate, text_of, unwra
 from fleetfix.lab.shell.ps.literals import type_name, variable_name
 from fleetfix.lab.shell.ps.operators import ARITHMETIC
 from fleetfix.lab.shell.ps.types import cast
-from fleetfix.lab.shell.ps.values import Hashtable, PSObject, iterate, runtime_error
+from fleetfix.lab.shell.ps.values import Hashtable, NetObject, PSObject, iterate, runtime_error
 
 if TYPE_CHECKING:
     from fleetfix.lab.shell.ps.interpreter import Interpreter
@@ -78,6 +78,8 @@ def _set_member(owner: Any, name: str, value: Any) -> None:
         owner[name] = value
     elif isinstance(owner, PSObject) and owner.get(name)[0]:
         owner.set(name, value)
+    elif isinstance(owner, NetObject) and owner.set_member(name, value):
+        pass
     else:
         # PowerShell adds no property by assignment: that takes Add-Member.
         raise runtime_error(

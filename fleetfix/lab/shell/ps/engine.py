@@ -35,18 +35,22 @@ class ScriptRun:
     stderr: str
     exit_code: int
     lab_seconds: float
+    # Where [Console]::OutputEncoding changed the output code page: (stdout offset, code page).
+    codepage_changes: tuple[tuple[int, int], ...] = ()
 
 
-def new_interpreter(machine: Machine) -> Interpreter:
-    session = Session(machine)
+def new_interpreter(machine: Machine, *, codepage: int = 437) -> Interpreter:
+    session = Session(machine, output_codepage=codepage)
     session.formatter = format_for_console
     interp = Interpreter(session)
     interp.run_command = run_command
     return interp
 
 
-def run_script(machine: Machine, source: str, *, clixml_errors: bool) -> ScriptRun:
-    interp = new_interpreter(machine)
+def run_script(
+    machine: Machine, source: str, *, clixml_errors: bool, codepage: int = 437
+) -> ScriptRun:
+    interp = new_interpreter(machine, codepage=codepage)
     session = interp.session
     exit_code: int | None = None
     try:
@@ -62,19 +66,26 @@ def run_script(machine: Machine, source: str, *, clixml_errors: bool) -> ScriptR
     interp.flush_console()
     if exit_code is None:
         exit_code = 0 if session.last_succeeded else 1
-    return ScriptRun(*_render(session, clixml_errors=clixml_errors), exit_code, session.lab_seconds)
+    stdout, stderr, changes = _render(session, clixml_errors=clixml_errors)
+    return ScriptRun(stdout, stderr, exit_code, session.lab_seconds, changes)
 
 
 # Host-UI streams as the console labels them.
 _PREFIXES = {"warning": "WARNING", "verbose": "VERBOSE", "debug": "DEBUG"}
 
 
-def _render(session: Session, *, clixml_errors: bool) -> tuple[str, str]:
+def _render(
+    session: Session, *, clixml_errors: bool
+) -> tuple[str, str, tuple[tuple[int, int], ...]]:
     stdout: list[str] = []
+    # (stdout offset, code page) where [Console]::OutputEncoding changed the output code page.
+    changes: list[tuple[int, int]] = []
     stderr_plain: list[str] = []
     serialized: list[tuple[str, str]] = []
     for item in session.streams:
-        if item.stream == "output":
+        if item.stream == "codepage":
+            changes.append((sum(len(text) for text in stdout), int(item.text)))
+        elif item.stream == "output":
             stdout.append(item.text)
         elif item.stream == "native_stderr":
             stderr_plain.append(item.text)
@@ -92,7 +103,7 @@ def _render(session: Session, *, clixml_errors: bool) -> tuple[str, str]:
     stderr = "".join(stderr_plain)
     if serialized:
         stderr += clixml(serialized)
-    return "".join(stdout), stderr
+    return "".join(stdout), stderr, tuple(changes)
 
 
 @dataclass(frozen=True, slots=True)

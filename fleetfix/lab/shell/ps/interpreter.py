@@ -257,6 +257,8 @@ class Interpreter:
                 self.capture() as sink,
                 contextlib.suppress(ReturnFlow),
             ):
+                if isinstance(block, FunctionDef) and block.parameters is not None:
+                    self.bind_param_block(block.parameters, arguments or {}, positional)
                 self._run_block_body(body, arguments or {}, positional or [])
             return sink
         finally:
@@ -306,8 +308,14 @@ class Interpreter:
         attributes = next((c for c in parameter.children if c.type == "attribute_list"), None)
         for attribute in attributes.children if attributes is not None else []:
             literal = next((c for c in attribute.children if c.type == "type_literal"), None)
-            if literal is not None and value is not None:
-                return cast(type_name(text_of(literal)), value, self.session)
+            if literal is None:
+                continue
+            key = type_name(text_of(literal))
+            if value is not None:
+                return cast(key, value, self.session)
+            if key.lower() in _VALUE_TYPES:
+                # An unbound [int] or [string] parameter holds its type's default, not $null.
+                return cast(key, None, self.session)
         return value
 
     # -- assignment (see assignment.py) --------------------------------------------------
@@ -317,6 +325,9 @@ class Interpreter:
 
     def assign(self, target: Node, value: Any) -> None:
         assignment.assign(self, target, value)
+
+
+_VALUE_TYPES = frozenset({"string", "int", "int32", "int64", "long", "double", "bool", "switch"})
 
 
 def statement_position(node: Node) -> str:

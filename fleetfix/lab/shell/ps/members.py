@@ -128,7 +128,7 @@ def _datetime_property(value: datetime, key: str) -> Any:
 
 def call_method(value: Any, name: str, arguments: list[Any]) -> Any:
     key = name.lower()
-    if isinstance(value, NetObject):
+    if isinstance(value, NetObject) and key != "gettype":
         return value.invoke(name, arguments)
     if key == "tostring" and not arguments:
         return _to_string(value)

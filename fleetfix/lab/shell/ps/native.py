@@ -35,8 +35,14 @@ def run_native(
     if program is None:
         raise not_recognized(name)
     session = interp.session
-    result = program(ProgramCall(session.machine, tuple(arguments), " ".join(arguments)))
+    call = ProgramCall(
+        session.machine, tuple(arguments), " ".join(arguments), codepage=session.output_codepage
+    )
+    result = program(call)
     session.lab_seconds += result.duration
+    if result.codepage_changes:
+        # A child sharing the console (`chcp 65001`) changes it for this session too.
+        session.set_output_codepage(result.codepage_changes[-1][1])
     session.set_variable("global:LASTEXITCODE", result.exit_code)
     if result.exit_code != 0:
         session.mark_failed()

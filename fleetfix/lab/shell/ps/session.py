@@ -42,6 +42,8 @@ class ExitFlow(ControlFlow):
 class FunctionDef:
     name: str
     body: tree_sitter.Node  # script_block; nodes carry their own source text
+    # `function F([string]$x, $y = 2) {}`: the parenthesised list, bound like a param block.
+    parameters: tree_sitter.Node | None = None
 
 
 _AUTOMATIC: dict[str, Any] = {"null": None, "true": True, "false": False}
@@ -93,6 +95,8 @@ class Session:
     lab_seconds: float = 0.0  # time consumed by Start-Sleep and slow commands
     # Formats objects for the console; set by the host so this module needs no formatter.
     formatter: Callable[[list[Any]], str] | None = None
+    # The console's output code page: what stdout bytes are encoded in from here on.
+    output_codepage: int = 437
 
     def __post_init__(self) -> None:
         globals_ = self.scopes[0]
@@ -189,6 +193,12 @@ class Session:
     def write_error(self, record: ErrorRecord) -> None:
         self.error_history.append(record)
         self.streams.append(StreamItem("error", record=record))
+
+    def set_output_codepage(self, codepage: int) -> None:
+        """[Console]::OutputEncoding = ... or a child's `chcp`: later output is encoded in
+        `codepage`; what is already written keeps the code page it was written in."""
+        self.output_codepage = codepage
+        self.streams.append(StreamItem("codepage", text=str(codepage)))
 
     def write_text(self, text: str) -> None:
         self.streams.append(StreamItem("output", text=text))

@@ -220,7 +220,8 @@ def _function(interp: Interpreter, node: Node) -> None:
     if name_node is None or body is None:
         return
     name = text_of(name_node)
-    interp.session.functions[name.lower()] = FunctionDef(name, body)
+    parameters = _child(node, "function_parameter_declaration")
+    interp.session.functions[name.lower()] = FunctionDef(name, body, parameters)
 
 
 @statement("switch_statement")

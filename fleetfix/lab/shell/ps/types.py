@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetfix.lab.shell.ps.datetimeoffset import DateTimeOffset, to_datetimeoffset
 from fleetfix.lab.shell.ps.members import string_format
 from fleetfix.lab.shell.ps.values import (
     LOCAL,
@@ -69,6 +70,12 @@ class TypeRef(NetObject):
             return None
         return getter(self._session)
 
+    def set_member(self, name: str, value: Any) -> bool:
+        # The one settable static property scripts use: [Console]::OutputEncoding.
+        if self.key == "console":
+            return _set_console_member(self._session, name, value)
+        return False
+
     def invoke(self, name: str, arguments: list[Any]) -> Any:
         method = _STATIC_METHODS.get(self.key, {}).get(name.lower())
         if method is None:
@@ -88,9 +95,15 @@ class TypeRef(NetObject):
 
 
 class TextEncoding(NetObject):
-    def __init__(self, codec: str, net_name: str) -> None:
+    def __init__(self, codec: str, net_name: str, codepage: int) -> None:
         self.codec = codec
         self.type_name = f"System.Text.{net_name}"
+        self.codepage = codepage
+
+    def member(self, name: str) -> Any:
+        return {"codepage": self.codepage, "webname": _WEB_NAMES.get(self.codec, self.codec)}.get(
+            name.lower()
+        )
 
     def invoke(self, name: str, arguments: list[Any]) -> Any:
         key = name.lower()
@@ -99,6 +112,29 @@ class TextEncoding(NetObject):
         if key == "getbytes" and len(arguments) == 1:
             return to_str(arguments[0]).encode(self.codec, "replace")
         return super().invoke(name, arguments)
+
+
+_WEB_NAMES = {"utf-8": "utf-8", "utf-16-le": "utf-16", "ascii": "us-ascii"}
+
+
+def console_encoding(codepage: int) -> TextEncoding:
+    """What [Console]::OutputEncoding gives for a console code page."""
+    if codepage == 65001:
+        return TextEncoding("utf-8", "UTF8Encoding", 65001)
+    return TextEncoding(f"cp{codepage}", "SBCSCodePageEncoding", codepage)
+
+
+def _set_console_member(session: Session, name: str, value: Any) -> bool:
+    if name.lower() != "outputencoding":
+        return False
+    if not isinstance(value, TextEncoding):
+        raise runtime_error(
+            f'Exception setting "OutputEncoding": "Cannot convert the "{to_str(value)}" value '
+            'of type "System.String" to type "System.Text.Encoding"."',
+            error_id="ExceptionWhenSetting",
+        )
+    session.set_output_codepage(value.codepage)
+    return True
 
 
 def _byte_list(value: Any) -> list[int]:
@@ -152,9 +188,14 @@ _STATIC_PROPERTIES: dict[str, dict[str, Callable[[Session], Any]]] = {
         ),
     },
     "encoding": {
-        "utf8": lambda s: TextEncoding("utf-8", "UTF8Encoding"),
-        "unicode": lambda s: TextEncoding("utf-16-le", "UnicodeEncoding"),
-        "ascii": lambda s: TextEncoding("ascii", "ASCIIEncoding"),
+        "utf8": lambda s: TextEncoding("utf-8", "UTF8Encoding", 65001),
+        "unicode": lambda s: TextEncoding("utf-16-le", "UnicodeEncoding", 1200),
+        "ascii": lambda s: TextEncoding("ascii", "ASCIIEncoding", 20127),
+    },
+    "console": {"outputencoding": lambda s: console_encoding(s.output_codepage)},
+    "datetimeoffset": {
+        "utcnow": lambda s: DateTimeOffset(s.now().astimezone(UTC)),
+        "now": lambda s: DateTimeOffset(s.now().astimezone(LOCAL)),
     },
     "string": {"empty": lambda s: ""},
     "int": {"maxvalue": lambda s: 2147483647, "minvalue": lambda s: -2147483648},
@@ -215,10 +256,10 @@ _STATIC_METHODS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "net.dns": {"gethostname": lambda s: s.machine.hostname.lower()},
     "datetimeoffset": {
-        "fromunixtimeseconds": lambda s, v: PSObject(
-            {"UtcDateTime": datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=to_number(v))},
-            type_name="System.DateTimeOffset",
+        "fromunixtimeseconds": lambda s, v: DateTimeOffset(
+            datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=to_number(v))
         ),
+        "parse": lambda s, v: to_datetimeoffset(to_str(v)),
     },
     "guid": {"newguid": lambda s: str(uuid.UUID(int=s.machine.rng.getrandbits(128), version=4))},
 }
@@ -254,6 +295,7 @@ _CASTS: dict[str, Callable[[Any], Any]] = {
     "bool": to_bool,
     "switch": to_bool,
     "datetime": to_datetime,
+    "datetimeoffset": to_datetimeoffset,
     "array": lambda v: list(iterate(v)),
     "byte[]": lambda v: bytes(_byte_list(v)),
     "string[]": lambda v: [to_str(x) for x in iterate(v)],
@@ -276,6 +318,7 @@ def is_instance(value: Any, key: str) -> bool:
         "double": lambda v: isinstance(v, float),
         "bool": lambda v: isinstance(v, bool),
         "datetime": lambda v: isinstance(v, datetime),
+        "datetimeoffset": lambda v: isinstance(v, DateTimeOffset),
         "array": lambda v: isinstance(v, list | tuple | bytes),
         "hashtable": lambda v: isinstance(v, Hashtable),
         "pscustomobject": lambda v: isinstance(v, PSObject),

@@ -283,7 +283,9 @@ def to_datetime(value: Any) -> datetime:
                 parsed = datetime.fromisoformat(candidate)
             except ValueError:
                 continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
+            # DateTime.Parse converts a stamp with `Z` or an offset to local time (Kind
+            # Local): `[datetime]'2024-07-19T04:09:00Z'` is not a Kind Utc value.
+            return parsed.astimezone(LOCAL) if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
         try:
             return datetime.strptime(text, "%m/%d/%Y %H:%M:%S").replace(tzinfo=LOCAL)
         except ValueError:
@@ -301,7 +303,10 @@ def compare_key(left: Any, right: Any) -> tuple[Any, Any]:
     if isinstance(left, str | PSEnum):
         return to_str(left).lower(), to_str(right).lower()
     if isinstance(left, datetime):
-        return left.astimezone(UTC), to_datetime(right).astimezone(UTC)
+        return left.astimezone(UTC), _instant(right)
+    instant = left.comparable() if isinstance(left, NetObject) else None
+    if instant is not None:
+        return instant, _instant(right)
     if isinstance(left, bool):
         return left, to_bool(right)
     if isinstance(left, int | float):
@@ -314,6 +319,11 @@ def compare_key(left: Any, right: Any) -> tuple[Any, Any]:
     if left is None:
         return (0, 0) if right is None else (0, 1)
     return to_str(left).lower(), to_str(right).lower()
+
+
+def _instant(value: Any) -> Any:
+    found = value.comparable() if isinstance(value, NetObject) else None
+    return found if found is not None else to_datetime(value).astimezone(UTC)
 
 
 def equals(left: Any, right: Any) -> bool:
@@ -346,7 +356,7 @@ def type_name_of(value: Any) -> str:
             return name
     if isinstance(value, PSObject):
         return value.type_name
-    if isinstance(value, PSEnum):
+    if isinstance(value, PSEnum | NetObject):
         return value.type_name
     return "System.Object"
 
@@ -358,6 +368,14 @@ class NetObject:
     type_name = "System.Object"
 
     def member(self, name: str) -> Any:
+        return None
+
+    def set_member(self, name: str, value: Any) -> bool:
+        """`$object.Name = value`; False when there is no such settable property."""
+        return False
+
+    def comparable(self) -> Any:
+        """What comparisons (-lt, -eq, Sort-Object) use, or None to compare as text."""
         return None
 
     def invoke(self, name: str, arguments: list[Any]) -> Any:

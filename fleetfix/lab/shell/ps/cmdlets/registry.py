@@ -1,10 +1,12 @@
 """Registry cmdlets (HKLM: paths): Get-ItemProperty, New-ItemProperty, Set-ItemProperty,
-and the registry side of Get-Item, Get-ChildItem, Test-Path, New-Item, Remove-Item."""
+Remove-ItemProperty, and the registry side of Get-Item, Get-ChildItem, Test-Path, New-Item,
+Remove-Item."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fleetfix.lab.machine.files import wildcard_match
 from fleetfix.lab.machine.registry import RegistryKey, RegistryValueKind
 from fleetfix.lab.shell.ps.cmdlets.base import Call, cmdlet
 from fleetfix.lab.shell.ps.cmdlets.paths import long_hive, not_found, registry_key_path
@@ -99,7 +101,7 @@ def get_item_property(call: Call) -> None:
         for name in names or [v.name or "(default)" for v in key.values.values()]:
             value = key.value(name)
             if value is None:
-                call.error(_missing_value(name, key))
+                call.error(_missing_value(name, key, "GetItemPropertyCommand"))
                 continue
             chosen[value.name or "(default)"] = value.data
         if not chosen:
@@ -114,12 +116,13 @@ def get_item_property(call: Call) -> None:
         call.emit(PSObject(chosen))
 
 
-def _missing_value(name: str, key: RegistryKey) -> ErrorRecord:
+def _missing_value(name: str, key: RegistryKey, command: str) -> ErrorRecord:
     return ErrorRecord(
         f"Property {name} does not exist at path {long_hive(key.path)}.",
         exception_type="System.Management.Automation.PSArgumentException",
         category="InvalidArgument",
-        error_id="System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyCommand",
+        error_id="System.Management.Automation.PSArgumentException,"
+        f"Microsoft.PowerShell.Commands.{command}",
         target=name,
     )
 
@@ -174,3 +177,26 @@ def new_item_property(call: Call) -> None:
 )
 def set_item_property(call: Call) -> None:
     _set(call, create=False)
+
+
+@cmdlet(
+    "Remove-ItemProperty",
+    parameters=("Path", "Name", "LiteralPath"),
+    positional=2,
+    switches=("Force",),
+    aliases=("rp",),
+)
+def remove_item_property(call: Call) -> None:
+    # -Name takes wildcards, as on Windows; a plain name that is missing is an error.
+    names = [to_str(n) for n in iterate(call.get("Name"))]
+    for path in _paths(call):
+        key = _key(call, path, "RemoveItemPropertyCommand")
+        if key is None:
+            continue
+        for name in names:
+            if "*" in name or "?" in name:
+                matched = [v.name for v in key.values.values() if wildcard_match(v.name, name)]
+                for value_name in matched:
+                    key.delete_value(value_name)
+            elif not key.delete_value(name):
+                call.error(_missing_value(name, key, "RemoveItemPropertyCommand"))

@@ -8,6 +8,7 @@ from typing import Any
 
 from fleetfix.lab.shell.ps.adapters import bitlocker_object, event_object
 from fleetfix.lab.shell.ps.cmdlets.base import Call, cmdlet, find_cmdlet
+from fleetfix.lab.shell.ps.cmdlets.processes import service_instances
 from fleetfix.lab.shell.ps.values import (
     LOCAL,
     ErrorRecord,
@@ -166,6 +167,9 @@ def _cim_class(call: Call, name: str, *, wmi: bool) -> PSObject | None:
 
 def _get_instance(call: Call, *, wmi: bool) -> None:
     name = to_str(call.get("ClassName", call.get("Class", "")))
+    if name.lower() == "win32_service":
+        call.emit_all(service_instances(call, wmi=wmi))
+        return
     found = _cim_class(call, name, wmi=wmi)
     if found is None:
         call.error(

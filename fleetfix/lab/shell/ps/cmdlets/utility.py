@@ -5,19 +5,28 @@ from __future__ import annotations
 
 from fleetfix.lab.machine.files import leaf_of, parent_of
 from fleetfix.lab.shell.ps.cmdlets.base import Call, cmdlet
+from fleetfix.lab.shell.ps.cmdlets.paths import is_registry, not_found, registry_key_path
 from fleetfix.lab.shell.ps.formatting import format_as_list, format_for_console
 from fleetfix.lab.shell.ps.values import ErrorRecord, Hashtable, PSObject, iterate, to_str
 
 
-@cmdlet("Join-Path", parameters=("Path", "ChildPath"), positional=2, rest="AdditionalChildPath")
+# Windows PowerShell 5.1's Join-Path takes one child; -AdditionalChildPath came with 6.0, so a
+# third positional argument is a binding error here, as it is on 5.1.
+@cmdlet("Join-Path", parameters=("Path", "ChildPath"), positional=2, switches=("Resolve",))
 def join_path(call: Call) -> None:
-    children = [to_str(call.get("ChildPath", ""))]
-    children += [to_str(c) for c in iterate(call.get("AdditionalChildPath"))]
+    child = to_str(call.get("ChildPath", ""))
     for base in iterate(call.get("Path")):
-        path = to_str(base).rstrip("\\/")
-        for child in children:
-            path = path + "\\" + child.lstrip("\\/")
+        path = to_str(base).rstrip("\\/") + "\\" + child.lstrip("\\/")
+        if call.switch("Resolve") and not _exists(call, path):
+            call.error(not_found(path, "JoinPathCommand"))
+            continue
         call.emit(path)
+
+
+def _exists(call: Call, path: str) -> bool:
+    if is_registry(path):
+        return call.machine.registry.key(registry_key_path(path)) is not None
+    return call.machine.files.get(path) is not None
 
 
 @cmdlet("Split-Path", parameters=("Path",), positional=1, switches=("Leaf", "Parent", "Qualifier"))
