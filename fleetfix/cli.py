@@ -136,6 +136,7 @@ class FleetfixGroup(click.Group):
         "key": "fleetfix.cli_keys:key",
         "ping": "fleetfix.cli_transport:ping",
         "exec": "fleetfix.cli_transport:exec_command",
+        "probe": "fleetfix.cli_probe:probe",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

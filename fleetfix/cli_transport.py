@@ -12,6 +12,7 @@ import getpass
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,11 @@ from fleetfix.transports.runner import HostResult, HostStatus, RunOptions, run_e
 
 PING_SCRIPT = "$env:COMPUTERNAME"
 _UNREACHABLE = {HostStatus.UNREACHABLE}
+# Nothing answered (or nothing was tried): no transport worth remembering.
+_NOT_ANSWERED = {HostStatus.UNREACHABLE, HostStatus.SKIPPED, HostStatus.REFUSED}
 
 
-def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def transport_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("-i", "--inventory", "inventory_path", required=True,
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -67,6 +70,7 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--operator", envvar="FLEETFIX_OPERATOR", default=None,
                      help="Name recorded as the actor (default: the OS user)."),
     ]  # fmt: skip
+    # Shared by every command that works host by host (ping, exec, probe): one spelling each.
     for option in reversed(options):
         func = option(func)
     return func
@@ -131,12 +135,27 @@ def _line(result: HostResult) -> str:
     return f"{result.host} | {result.status} | {result.error}"
 
 
-def _run(params: dict[str, Any], *, event: str, script: str) -> None:
+@dataclass(frozen=True, slots=True)
+class FleetCommand:
+    """What the shared transport options resolve to: the hosts and how to reach them."""
+
+    inventory: list[Host]  # every host the file names, for importing into the store
+    hosts: list[Host]  # those --limit selects
+    security: Security
+    base: ConnectOptions
+    run: RunOptions
+    actor: str
+
+    def options_for(self) -> Callable[[Host], ConnectOptions]:
+        return options_for_hosts(self.hosts, self.base)
+
+
+def prepare(params: Mapping[str, Any]) -> FleetCommand:
+    """Load the inventory and resolve credentials and trust settings from the options."""
     from fleetfix.inventory import load_inventory
-    from fleetfix.store import Store
 
     pin_third_party_loggers()
-    hosts = select_hosts(load_inventory(params["inventory_path"]).hosts, params["limit"])
+    inventory = list(load_inventory(params["inventory_path"]).hosts)
     security = Security(
         ca_file=params["ca_file"], known_hosts=params["known_hosts"],
         insecure=params["insecure"], allow_basic_over_http=params["allow_basic_http"],
@@ -149,20 +168,49 @@ def _run(params: dict[str, Any], *, event: str, script: str) -> None:
     transport = Transport(params["transport_name"]) if params["transport_name"] else None
     run = RunOptions(concurrency=params["concurrency"], timeout=params["timeout"],
                      connect_timeout=params["connect_timeout"], transport=transport)  # fmt: skip
-    actor = _actor(params["operator"])
+    return FleetCommand(inventory, select_hosts(inventory, params["limit"]), security, base, run,
+                        _actor(params["operator"]))  # fmt: skip
+
+
+def _run(params: dict[str, Any], *, event: str, script: str) -> None:
+    from fleetfix.store import Store
+
+    command = prepare(params)
+    hosts, run, actor = command.hosts, command.run, command.actor
     with Store.open(params["db_path"]) as store:
-        _audit_start(store, event=event, actor=actor, hosts=hosts, run=run, security=security,
-                     script=script, credential_source=base.credentials.source)  # fmt: skip
-        results = asyncio.run(_collect(hosts, script, options_for_hosts(hosts, base), run,
+        _audit_start(store, event=event, actor=actor, hosts=hosts, run=run,
+                     security=command.security, script=script,
+                     credential_source=command.base.credentials.source)  # fmt: skip
+        results = asyncio.run(_collect(hosts, script, command.options_for(), run,
                                        as_json=params["as_json"]))  # fmt: skip
         counts = Counter(str(result.status) for result in results)
         store.audit(f"{event}.finished", actor=actor, details={"counts": dict(counts)})
         for result in results:
             row = _audit_row(result)
             store.audit(f"{event}.host", actor=actor, host=result.host, details=row)
+        remember_learned_transports(store, hosts, results, run=run)
     summary = ", ".join(f"{status} {count}" for status, count in sorted(counts.items()))
     click.echo(f"{len(results)} hosts: {summary or 'none matched'}", err=True)
     raise SystemExit(exit_code_for(results))
+
+
+def remember_learned_transports(
+    store: Any, hosts: Sequence[Host], results: Sequence[HostResult], *, run: RunOptions
+) -> int:
+    """Keep, for each `auto` host the store knows, the transport `auto` settled on, so the
+    next probe skips the port scan. Returns how many were remembered."""
+    if run.transport not in {None, Transport.AUTO}:
+        return 0  # a forced transport says nothing about what `auto` would choose
+    auto_hosts = {host.name for host in hosts if host.transport is Transport.AUTO}
+    remembered = 0
+    for result in results:
+        if result.host not in auto_hosts or result.transport is None:
+            continue
+        if result.status in _NOT_ANSWERED or store.host(result.host) is None:
+            continue  # ping does not import the inventory: unknown hosts are not ours to add
+        store.set_learned_transport(result.host, Transport(result.transport))
+        remembered += 1
+    return remembered
 
 
 def _audit_start(store: Any, *, event: str, actor: str, hosts: Sequence[Host], run: RunOptions,
@@ -196,14 +244,14 @@ async def _collect(hosts: Sequence[Host], script: str, options: Callable[[Host],
 
 
 @click.command("ping")
-@_common_options
+@transport_options
 def ping(**params: Any) -> None:
     """Reachability and authentication per host."""
     _run(params, event="ping", script=PING_SCRIPT)
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": False})
-@_common_options
+@transport_options
 @click.argument("command", nargs=-1, required=True)
 def exec_command(command: tuple[str, ...], **params: Any) -> None:
     """Run an ad-hoc PowerShell COMMAND on every host, as `ansible -m raw` does.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +19,7 @@ from fleetfix.errors import StoreError
 from fleetfix.models import HostState
 from fleetfix.store import audit as audit_log
 from fleetfix.store import rows
+from fleetfix.store.clock import to_iso
 from fleetfix.store.connect import fold, open_read_connection, snapshot
 from fleetfix.store.records import (
     ActionRecord,
@@ -25,6 +27,7 @@ from fleetfix.store.records import (
     AuditReport,
     FactsRecord,
     HostRecord,
+    ReachabilityRecord,
     RunRecord,
     StateCounts,
     TransitionRecord,
@@ -161,6 +164,15 @@ class Reader:
         host_id, _ = rows.host_id(self._conn, host)
         found = self._query(rows.FACTS_SELECT + " WHERE f.host_id = ? ORDER BY f.id", (host_id,))
         return [rows.facts_record(row) for row in found]
+
+    def reachability(self, host: str, *, since: datetime | None = None) -> list[ReachabilityRecord]:
+        """Every attempt to reach `host`, oldest first, from `since` on (inclusive)."""
+        try:
+            return rows.reachability(
+                self._conn, host, since=None if since is None else to_iso(since)
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"incident database {self.path}: {exc}") from exc
 
     def audit_log(self, *, event: str | None = None) -> list[AuditRecord]:
         """Audit rows oldest first, optionally one event (e.g. `bitlocker.key_read`)."""

@@ -32,6 +32,8 @@ class HostRecord:
     source: str
     first_seen: datetime
     last_seen_in_inventory: datetime
+    #: The transport `auto` settled on when the inventory says `auto`; None until learned.
+    learned_transport: Transport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,21 @@ class FactsRecord:
     run_id: int | None
     collected_at: datetime
     facts: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ReachabilityRecord:
+    """One attempt to reach a host. `answered` is what the network saw (an auth failure
+    answered); `status` is the attempt's outcome (`ok`, `unreachable`, `auth_failed`, ...)."""
+
+    id: int
+    host: str
+    run_id: int | None
+    at: datetime
+    answered: bool
+    transport: str | None
+    status: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from fleetfix.store.records import (
     AuditRecord,
     FactsRecord,
     HostRecord,
+    ReachabilityRecord,
     RunRecord,
     TransitionRecord,
 )
@@ -28,7 +29,8 @@ _TRANSPORTS = {transport.value: transport for transport in Transport}
 
 HOST_SELECT = """
     SELECT h.name, h.address, h.port, h.transport, h.tags, s.state, s.reason, s.since,
-           s.attempts, s.last_action, h.source, h.first_seen, h.last_seen_in_inventory
+           s.attempts, s.last_action, h.source, h.first_seen, h.last_seen_in_inventory,
+           h.learned_transport
     FROM hosts h JOIN host_state s ON s.host_id = h.id
 """
 
@@ -52,6 +54,10 @@ FACTS_SELECT = """
     FROM facts f JOIN hosts h ON h.id = f.host_id
 """
 
+REACHABILITY_SELECT = """
+    SELECT r.id, h.name, r.run_id, r.at, r.answered, r.transport, r.status, r.detail
+    FROM reachability r JOIN hosts h ON h.id = r.host_id
+"""
 
 AUDIT_SELECT = "SELECT id, at, actor, event, host, details FROM audit"
 
@@ -86,6 +92,7 @@ def host_record(row: Row) -> HostRecord:
         source=row[10],
         first_seen=from_iso(row[11]),
         last_seen_in_inventory=from_iso(row[12]),
+        learned_transport=None if row[13] is None else _TRANSPORTS.get(row[13]),
     )
 
 
@@ -139,6 +146,32 @@ def facts_record(row: Row) -> FactsRecord:
         collected_at=from_iso(row[3]),
         facts=json.loads(row[4]),
     )
+
+
+def reachability_record(row: Row) -> ReachabilityRecord:
+    return ReachabilityRecord(
+        id=row[0],
+        host=row[1],
+        run_id=row[2],
+        at=from_iso(row[3]),
+        answered=bool(row[4]),
+        transport=row[5],
+        status=row[6],
+        detail=row[7],
+    )
+
+
+def reachability(
+    conn: sqlite3.Connection, name: str, *, since: str | None
+) -> list[ReachabilityRecord]:
+    """One host's reachability attempts, oldest first; `since` is an ISO time (inclusive)."""
+    host, _ = host_id(conn, name)
+    sql = REACHABILITY_SELECT + " WHERE r.host_id = ?"
+    params: tuple[object, ...] = (host,)
+    if since is not None:
+        sql += " AND r.at >= ?"
+        params = (host, since)
+    return [reachability_record(row) for row in conn.execute(sql + " ORDER BY r.id", params)]
 
 
 def audit_record(row: Row) -> AuditRecord:

@@ -140,6 +140,31 @@ def m002_reader_indexes(db: Database) -> None:
     )
 
 
+@_migration
+def m003_reachability(db: Database) -> None:
+    # Every attempt to reach a host, answered or not: a boot-looping host shows itself as
+    # "answered, vanished, answered" long before anyone reads its event log.
+    _run(
+        db,
+        [
+            """CREATE TABLE reachability (
+                id INTEGER PRIMARY KEY,
+                host_id INTEGER NOT NULL REFERENCES hosts(id),
+                run_id INTEGER REFERENCES runs(id),
+                at TEXT NOT NULL,
+                answered INTEGER NOT NULL,
+                transport TEXT,
+                status TEXT NOT NULL,
+                detail TEXT NOT NULL DEFAULT ''
+            )""",
+            "CREATE INDEX reachability_by_host ON reachability(host_id, id)",
+            # What `auto` settled on for the host, so the next run skips the port scan.
+            "ALTER TABLE hosts ADD COLUMN learned_transport TEXT",
+            *_append_only("reachability"),
+        ],
+    )
+
+
 KNOWN_MIGRATIONS: tuple[str, ...] = tuple(_KNOWN)
 
 

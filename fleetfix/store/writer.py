@@ -16,18 +16,25 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
 from sqlite_utils import Database
 
 from fleetfix.errors import IllegalTransition, StoreError
-from fleetfix.models import Host, HostState, is_allowed
+from fleetfix.models import Host, HostState, Transport, is_allowed
 from fleetfix.store import audit as audit_log
 from fleetfix.store import importer, rows
 from fleetfix.store.clock import Clock, from_iso, system_clock, to_iso
-from fleetfix.store.connect import immediate, open_write_connection, use_wal
-from fleetfix.store.records import ActionRecord, ImportSummary, TransitionRecord
+from fleetfix.store.connect import fold, immediate, open_write_connection, use_wal
+from fleetfix.store.records import (
+    ActionRecord,
+    HostRecord,
+    ImportSummary,
+    ReachabilityRecord,
+    TransitionRecord,
+)
 from fleetfix.store.schema import MIGRATIONS, refuse_if_too_new
 
 #: Status of an action whose outcome is not known yet.
@@ -152,6 +159,57 @@ class Store:
                 (host_id, run_id, now, facts_json),
             )
         return _row_id(cursor)
+
+    def record_reachability(
+        self,
+        host: str,
+        *,
+        answered: bool,
+        transport: str | None,
+        status: str,
+        detail: str = "",
+        run_id: int | None = None,
+    ) -> ReachabilityRecord:
+        """Keep one attempt to reach `host` (append-only). `detail` is stored and exported as
+        given: a transport error's reason, never a secret."""
+        now = self._now()
+        with self._write() as conn:
+            host_id, name = rows.host_id(conn, host)
+            cursor = conn.execute(
+                "INSERT INTO reachability (host_id, run_id, at, answered, transport, status,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (host_id, run_id, now, int(answered), transport, status, detail),
+            )
+        return ReachabilityRecord(
+            id=_row_id(cursor), host=name, run_id=run_id, at=from_iso(now),
+            answered=answered, transport=transport, status=status, detail=detail,
+        )  # fmt: skip
+
+    def set_learned_transport(self, host: str, transport: Transport | None) -> None:
+        """Remember what `auto` settled on for `host` (None forgets it). Re-importing the
+        inventory leaves it alone; a later `auto` run that lands elsewhere overwrites it."""
+        value = None if transport is None else Transport(transport).value
+        if value == Transport.AUTO.value:
+            raise StoreError("`auto` is a way to choose a transport, not one to remember")
+        with self._write() as conn:
+            host_id, _ = rows.host_id(conn, host)
+            conn.execute("UPDATE hosts SET learned_transport = ? WHERE id = ?", (value, host_id))
+
+    def host(self, name: str) -> HostRecord | None:
+        """The host as committed, read on the writer's connection (a run deciding what to do
+        with a host must see its own writes)."""
+        with self._lock, _as_store_error(self.path):
+            found = self._conn.execute(
+                rows.HOST_SELECT + " WHERE h.name_key = ?", (fold(name),)
+            ).fetchone()
+        return None if found is None else rows.host_record(found)
+
+    def reachability(self, host: str, *, since: datetime | None = None) -> list[ReachabilityRecord]:
+        """`host`'s reachability attempts, oldest first, from `since` on (inclusive)."""
+        with self._lock, _as_store_error(self.path):
+            return rows.reachability(
+                self._conn, host, since=None if since is None else to_iso(since)
+            )
 
     def begin_run(
         self,

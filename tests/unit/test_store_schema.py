@@ -11,7 +11,7 @@ import pytest
 from sqlite_utils import Database
 
 from fleetfix.errors import SchemaTooNew, StoreError
-from fleetfix.models import Host, HostState
+from fleetfix.models import Host, HostState, Transport
 from fleetfix.store import Store, open_reader
 from fleetfix.store.schema import KNOWN_MIGRATIONS, MIGRATIONS
 from tests.conftest_store import open_store, pacs_hosts
@@ -141,3 +141,36 @@ def test_times_are_stored_as_utc_iso_strings(tmp_path: Path) -> None:
     with sqlite3.connect(store.path) as conn:
         stored = conn.execute("SELECT since FROM host_state").fetchone()[0]
     assert stored == "2024-07-19T05:27:00.000000Z"
+
+
+def test_database_from_v2_gains_reachability_without_losing_rows(tmp_path: Path) -> None:
+    path = tmp_path / "incident.db"
+    db = Database(path)
+    MIGRATIONS.apply(db, stop_before="m003_reachability")
+    db.execute(
+        "INSERT INTO hosts (name, name_key, transport, source, first_seen,"
+        " last_seen_in_inventory) VALUES ('PACS01', 'pacs01', 'auto', 'old.csv',"
+        " '2024-07-19T04:09:00.000000Z', '2024-07-19T04:09:00.000000Z')"
+    )
+    db.execute(
+        "INSERT INTO host_state (host_id, state, reason, since) VALUES"
+        " (1, 'affected', 'seen by v2', '2024-07-19T04:10:00.000000Z')"
+    )
+    db.execute(
+        "INSERT INTO facts (host_id, collected_at, facts) VALUES"
+        " (1, '2024-07-19T04:10:00.000000Z', '{\"host_name\":\"PACS01\"}')"
+    )
+    db.close()
+    assert _applied(path) == ["m001_incident_schema", "m002_reader_indexes"]
+
+    with Store.open(path) as store:
+        assert _applied(path) == list(KNOWN_MIGRATIONS)
+        store.record_reachability("PACS01", answered=False, transport=None, status="unreachable")
+        store.set_learned_transport("PACS01", Transport.SSH)
+    with open_reader(path) as reader:
+        pacs = reader.host("pacs01")
+        assert pacs is not None
+        assert (pacs.state, pacs.reason) == (HostState.AFFECTED, "seen by v2")
+        assert pacs.learned_transport is Transport.SSH
+        assert [f.facts for f in reader.facts("PACS01")] == [{"host_name": "PACS01"}]
+        assert [r.status for r in reader.reachability("PACS01")] == ["unreachable"]
