@@ -38,6 +38,8 @@ EXIT_STORE = 5
 # Commands that work host by host: each host's outcome is a value, the exit code sums them up.
 EXIT_HOSTS_FAILED = 6
 EXIT_HOSTS_UNREACHABLE = 7
+EXIT_BREAKER = 8
+EXIT_INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
@@ -47,7 +49,9 @@ EXIT_CODES: dict[int, str] = {
     EXIT_AUDIT: "the audit log's hash chain does not verify (tampering or corruption)",
     EXIT_STORE: "the incident database could not be opened or written",
     EXIT_HOSTS_FAILED: "some hosts failed or were left undone (the output names each one)",
-    EXIT_HOSTS_UNREACHABLE: "no host failed, but some could not be reached",
+    EXIT_HOSTS_UNREACHABLE: "no host failed, but some could not be reached or need hands-on",
+    EXIT_BREAKER: "a breaker stopped the run (credentials rejected, too many failures)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); `fleetfix run --resume` continues",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -136,6 +140,7 @@ class FleetfixGroup(click.Group):
         "key": "fleetfix.cli_keys:key",
         "ping": "fleetfix.cli_transport:ping",
         "exec": "fleetfix.cli_transport:exec_command",
+        "run": "fleetfix.cli_run:run",
         "probe": "fleetfix.cli_probe:probe",
     }
 
@@ -163,7 +168,8 @@ def main() -> None:
     """Recover fleets of Windows hosts after a faulty driver or content update.
 
     Exit codes: 0 success, 1 error, 2 usage, 3 inventory rejected, 4 audit chain broken,
-    5 database error, 6 some hosts failed, 7 some hosts unreachable (none failed).
+    5 database error, 6 some hosts failed, 7 some hosts unreachable (none failed),
+    8 stopped by a breaker, 130 interrupted.
     """
 
 
