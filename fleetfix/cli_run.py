@@ -39,7 +39,9 @@ from fleetfix.engine.events import (
     WaveStarted,
     WindowCaught,
 )
+from fleetfix.engine.keyids import provider_key_ids
 from fleetfix.errors import ConfigError
+from fleetfix.keys.config import load_keys_config
 from fleetfix.models import HostState
 from fleetfix.packs import load_packs
 from fleetfix.probe.rules import DEFAULT_RULE, TimestampRule
@@ -233,6 +235,10 @@ def _policy(params: dict[str, Any], command: FleetCommand) -> RunPolicy:
     show_default=True,
     help="Seconds a host may stay silent before a technician.",
 )
+@click.option("--config", "config_path", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="fleetfix.toml with [keys] providers, for the key IDs of hands-on hosts "
+                   "(default: ./fleetfix.toml if present).")  # fmt: skip
 @click.option(
     "--reboot-timeout",
     type=click.FloatRange(min=0.1),
@@ -264,6 +270,7 @@ def run(**params: Any) -> None:
             command.hosts, policy=policy, store=store, packs=packs,
             options_for=command.options_for(), actor=command.actor,
             transport=command.run.transport, resume=resume,
+            key_ids_for=provider_key_ids(load_keys_config(params["config_path"])),
         )  # fmt: skip
         printer = Printer(as_json=params["as_json"])
         try:

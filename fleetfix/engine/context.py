@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from fleetfix.engine.breakers import Breakers
 from fleetfix.engine.events import Event, HostChanged
+from fleetfix.engine.keyids import KeyIdFinder
 from fleetfix.engine.policy import RunPolicy
 from fleetfix.errors import IllegalTransition
 from fleetfix.models import Host, HostState, is_allowed
@@ -37,6 +38,8 @@ class RunContext:
     # run continues from. Empty for a fresh run.
     earlier: Mapping[str, tuple[ActionRecord, ...]] = field(default_factory=dict)
     windows_caught: int = 0
+    # Key IDs per host from the configured key providers, for hands-on instructions.
+    key_ids_for: KeyIdFinder | None = None
 
     def state_of(self, host: Host) -> HostState:
         record = self.store.host(host.name)

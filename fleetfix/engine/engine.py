@@ -29,6 +29,7 @@ from fleetfix.engine.events import (
     WaveStarted,
 )
 from fleetfix.engine.flow import HostFlow
+from fleetfix.engine.keyids import KeyIdFinder
 from fleetfix.engine.order import order_hosts, plan_waves
 from fleetfix.engine.policy import RunPolicy
 from fleetfix.errors import ConfigError
@@ -99,6 +100,7 @@ class FleetRun:
         actor: str,
         transport: Transport | None = None,
         resume: Resume | None = None,
+        key_ids_for: KeyIdFinder | None = None,
     ) -> None:
         if policy.pack not in packs:
             known = ", ".join(sorted(packs)) or "none"
@@ -111,6 +113,7 @@ class FleetRun:
         self.actor = actor
         self.transport = transport
         self.resume = resume
+        self.key_ids_for = key_ids_for
         self._stop = asyncio.Event()
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._done: Counter[str] = Counter()
@@ -216,6 +219,7 @@ class FleetRun:
             credential_of=lambda host: host.tag_value("credential") or "",
             stop=self._stop,
             earlier=self.resume.earlier if self.resume is not None else {},
+            key_ids_for=self.key_ids_for,
         )  # fmt: skip
 
     async def _wave(self, context: RunContext, wave: Sequence[Host]) -> list[asyncio.Task[None]]:

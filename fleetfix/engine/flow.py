@@ -160,8 +160,7 @@ class HostFlow:
                 if fired is not None:
                     return fired
             await asyncio.sleep(policy.watch_interval)
-        minutes = policy.hands_on_after / 60
-        return await self.hands_on(f"no answer for {minutes:g} min of watching")
+        return await self.hands_on(f"no answer for {_duration(policy.hands_on_after)} of watching")
 
     def ports(self) -> list[int]:
         record = self.context.store.host(self.host.name)
@@ -205,19 +204,27 @@ class HostFlow:
     # --- endings -------------------------------------------------------------------------
 
     async def hands_on(self, why: str) -> tuple[HostState, str]:
-        key_ids = await asyncio.get_running_loop().run_in_executor(None, self.known_key_ids)
+        loop = asyncio.get_running_loop()
+        key_ids = list(await loop.run_in_executor(None, self.known_key_ids))
+        note = None
+        if self.context.key_ids_for is not None:
+            found, note = await loop.run_in_executor(None, self.context.key_ids_for, self.host.name)
+            key_ids += [i for i in found if i not in key_ids]
         steps = [
             f"{self.host.name}: {why}.",
             "At the console: if the BitLocker recovery screen shows, read its key ID and run "
             "`fleetfix key lookup --key-id <ID> --reason <ticket>`.",
             "Boot to Safe Mode (WinRE > Troubleshoot > Advanced options > Startup Settings > 4), "
             "delete C:\\Windows\\System32\\drivers\\CrowdStrike\\C-00000291*.sys, restart.",
-            f"Then `fleetfix run --pack {self.pack.id} --limit {self.host.name}` verifies it.",
+            f"Then `fleetfix run -i <inventory> --pack {self.pack.id} --limit {self.host.name}` "
+            "verifies it.",
         ]
+        if note:
+            steps.append(f"({note})")
         instructions = " ".join(steps)
         self.context.move(self.host, S.NEEDS_HANDS_ON, why)
         self.context.emit(HandsOn(host=self.host.name, instructions=instructions,
-                                  key_ids=key_ids))  # fmt: skip
+                                  key_ids=tuple(key_ids)))  # fmt: skip
         return self.state, why
 
     def known_key_ids(self) -> tuple[str, ...]:
@@ -277,3 +284,9 @@ class HostFlow:
         )
         result = await self.steps_and_verify(point.pack, point.params, start=point.start)
         return await self.finish(result, escalated=point.pack.id != self.pack.id)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} s"
+    return f"{seconds / 60:.0f} min"

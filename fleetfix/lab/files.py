@@ -21,6 +21,8 @@ INVENTORY_INI = "inventory.ini"
 LAB_ENV = "lab.env"
 KNOWN_HOSTS = "known_hosts"
 TRUTH = "truth.json"
+ESCROW_CSV = "escrow.csv"
+KEYS_CONFIG = "fleetfix.toml"
 CONTROL = "control.sock"
 USERNAME = "Administrator"
 _GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
@@ -163,3 +165,15 @@ def read_lab_env(path: Path) -> dict[str, str]:
         words = shlex.split(value)
         variables[key.strip()] = words[0] if words else ""
     return variables
+
+
+def write_escrow(directory: Path, rows: Iterable[tuple[str, str, str]]) -> None:
+    """The site's key escrow export (`ComputerName,KeyID,RecoveryKey`, mode 0600) and a
+    `fleetfix.toml` whose [keys.escrow] points at it, so drills can look keys up the way an
+    incident would: `fleetfix key lookup --config <lab>/fleetfix.toml --key-id ...`.
+    The keys go nowhere else: not into truth.json, the inventories or lab.env."""
+    lines = ["ComputerName,KeyID,RecoveryKey"]
+    lines += [f"{host},{{{key_id.strip('{}')}}},{password}" for host, key_id, password in rows]
+    write_private(directory / ESCROW_CSV, "\n".join(lines) + "\n")
+    config = f'[keys]\nproviders = ["escrow"]\n\n[keys.escrow]\npath = "{ESCROW_CSV}"\n'
+    (directory / KEYS_CONFIG).write_text(config, encoding="utf-8")

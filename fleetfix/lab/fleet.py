@@ -235,6 +235,8 @@ class Lab:
         files.write_lab_env(d / files.LAB_ENV, self._env)
         truth = json.dumps(self.fleet.truth(), indent=2)
         (d / files.TRUTH).write_text(truth + "\n", encoding="utf-8")
+        keys = self.fleet.recovery_keys()
+        files.write_escrow(d, ((k.host, k.key_id, k.recovery_password) for k in keys))
 
     def paths(self) -> dict[str, str]:
         """Where the lab's files are: the one JSON line `fleetfix lab up` prints."""
@@ -246,6 +248,7 @@ class Lab:
             "ca": str(self._ca.ca_path),
             "known_hosts": str(d / files.KNOWN_HOSTS),
             "truth": str(d / files.TRUTH),
+            "keys_config": str(d / files.KEYS_CONFIG),
             "control": str(self._env.control),
         }
 

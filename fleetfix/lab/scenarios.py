@@ -91,7 +91,7 @@ def lab_addresses(prefix: str = "127.77") -> Iterator[str]:
 @dataclass(frozen=True, slots=True)
 class RecoveryKeyEntry:
     """One escrowed BitLocker recovery password, for building a key-escrow fixture.
-    A secret: never print it, log it or write it next to truth.json."""
+    A secret: never print it or log it; the lab writes it only to its escrow.csv (0600)."""
 
     host: str
     key_id: str
