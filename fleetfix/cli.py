@@ -164,13 +164,35 @@ class FleetfixGroup(click.Group):
 
 @click.group(cls=FleetfixGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="fleetfix")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_file",
+    envvar="FLEETFIX_CONFIG",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: ./fleetfix.toml, then ~/.config/fleetfix/fleetfix.toml).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None) -> None:
     """Recover fleets of Windows hosts after a faulty driver or content update.
 
     Exit codes: 0 success, 1 error, 2 usage, 3 inventory rejected, 4 audit chain broken,
     5 database error, 6 some hosts failed, 7 some hosts unreachable (none failed),
     8 stopped by a breaker, 130 interrupted.
     """
+    from fleetfix.config import check_sections, default_map_for, load_config
+
+    config = load_config(config_file)
+    ctx.meta["fleetfix.config"] = config
+    name = ctx.invoked_subcommand
+    if config.path is None or name is None:
+        return
+    group = ctx.command
+    assert isinstance(group, click.Group)  # main is the fleetfix group
+    check_sections(config, set(group.list_commands(ctx)))
+    command = group.get_command(ctx, name)
+    if command is not None:
+        ctx.default_map = {name: default_map_for(command, name, config)}
 
 
 @main.group()
@@ -321,6 +343,45 @@ def states() -> None:
     """The host states and the transitions allowed between them."""
     for state, targets in TRANSITIONS.items():
         click.echo(f"{state.value:<16}-> {', '.join(sorted(t.value for t in targets))}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """fleetfix.toml: where settings come from."""
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """The settings file in use, its sections, and FLEETFIX_* variables (secrets masked).
+    Flags beat variables, variables beat the file, the file beats built-in defaults."""
+    from fleetfix.config import Config, environment_settings, masked
+
+    root = ctx.find_root()
+    config = root.meta.get("fleetfix.config") or Config(None)
+    sections = {
+        name: {key: masked(key, value) for key, value in values.items()}
+        for name, values in sorted(config.sections.items())
+        if values
+    }
+    environment = environment_settings()
+    shown: dict[str, object] = {
+        "file": None if config.path is None else str(config.path),
+        "sections": sections,
+        "environment": environment,
+    }
+    if as_json:
+        _echo_json(shown)
+        return
+    click.echo(f"# settings file: {shown['file'] or 'none found'}")
+    for name, values in sections.items():
+        click.echo(f"[{name}]")
+        for key, value in values.items():
+            click.echo(f"{key} = {json.dumps(value, default=str)}")
+    click.echo("# environment (overrides the file)")
+    for key, value in environment.items():
+        click.echo(f"{key}={value}")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m fleetfix.cli`

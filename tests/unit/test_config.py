@@ -1,0 +1,132 @@
+"""fleetfix.toml: found where a sysadmin expects it, beaten by variables and flags, never a
+home for secrets, and shown back with secrets masked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fleetfix.cli import EXIT_USAGE, main
+from fleetfix.cli_run import run
+from fleetfix.config import Config, default_map_for, load_config
+
+HOSTS = "PACS-01\nRIS-01\n"
+
+
+@pytest.fixture
+def incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with two incident databases (file.db: 2 hosts, env.db: 1 host), as cwd."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLEETFIX_DB", raising=False)
+    monkeypatch.delenv("FLEETFIX_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "two.txt").write_text(HOSTS)
+    (tmp_path / "one.txt").write_text("EMR-01\n")
+    runner = CliRunner()
+    for name, hosts in (("file.db", "two.txt"), ("env.db", "one.txt"), ("flag.db", "one.txt")):
+        done = runner.invoke(main, ["inventory", "import", hosts, "--db", name])
+        assert done.exit_code == 0, done.output
+    return tmp_path
+
+
+def _hosts_in_status(args: list[str], env: dict[str, str] | None = None) -> int:
+    done = CliRunner(env=env).invoke(main, [*args, "status", "--json"])
+    assert done.exit_code == 0, done.output
+    return int(json.loads(done.stdout)["total"])
+
+
+def test_the_file_in_the_current_folder_sets_defaults(incident: Path) -> None:
+    (incident / "fleetfix.toml").write_text('[defaults]\ndb = "file.db"\n')
+    assert _hosts_in_status([]) == 2
+
+
+def test_environment_beats_the_file_and_flags_beat_both(incident: Path) -> None:
+    (incident / "fleetfix.toml").write_text('[status]\ndb = "file.db"\n')
+    assert _hosts_in_status([], env={"FLEETFIX_DB": "env.db"}) == 1
+    done = CliRunner(env={"FLEETFIX_DB": "env.db"}).invoke(
+        main, ["status", "--json", "--db", "flag.db"]
+    )
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["total"] == 1
+    # flag.db and env.db both hold one host: only the flag's file may have been opened.
+    (incident / "env.db").rename(incident / "moved.db")
+    again = CliRunner(env={"FLEETFIX_DB": "env.db"}).invoke(
+        main, ["status", "--json", "--db", "flag.db"]
+    )
+    assert again.exit_code == 0, again.output
+
+
+def test_the_user_config_folder_is_the_fallback(incident: Path) -> None:
+    user = incident / "xdg" / "fleetfix"
+    user.mkdir(parents=True)
+    (user / "fleetfix.toml").write_text('[defaults]\ndb = "file.db"\n')
+    assert _hosts_in_status([]) == 2
+    (incident / "fleetfix.toml").write_text('[defaults]\ndb = "env.db"\n')
+    assert _hosts_in_status([]) == 1  # the current folder's file wins
+
+
+def test_a_named_config_file_must_exist(incident: Path) -> None:
+    done = CliRunner().invoke(main, ["--config", "nope.toml", "status"])
+    assert done.exit_code == EXIT_USAGE
+    assert "nope.toml does not exist" in done.stderr
+
+
+@pytest.mark.parametrize("key", ["password", "graph_client_secret", "api_token"])
+def test_secrets_are_refused_with_the_file_named(incident: Path, key: str) -> None:
+    (incident / "fleetfix.toml").write_text(f'[defaults]\n{key} = "hunter2"\n')
+    done = CliRunner().invoke(main, ["status"])
+    assert done.exit_code == EXIT_USAGE
+    assert "fleetfix.toml" in done.stderr and key in done.stderr
+    assert "hunter2" not in done.stderr
+
+
+def test_a_variable_name_for_a_secret_is_fine(incident: Path) -> None:
+    path = incident / "fleetfix.toml"
+    path.write_text('[keys.ad]\npassword_env = "FLEETFIX_AD_PASSWORD"\n')
+    assert load_config().section("keys.ad") == {"password_env": "FLEETFIX_AD_PASSWORD"}
+
+
+def test_a_misspelt_setting_names_the_section_and_the_key(incident: Path) -> None:
+    (incident / "fleetfix.toml").write_text("[run]\nmax-fail-percnt = 10\n")
+    done = CliRunner().invoke(main, ["run", "-i", "two.txt", "--pack", "crowdstrike-291"])
+    assert done.exit_code == EXIT_USAGE
+    assert "[run] has no setting max-fail-percnt" in done.stderr
+
+
+def test_an_unknown_section_and_bad_toml_are_clear_errors(incident: Path) -> None:
+    (incident / "fleetfix.toml").write_text("[rnu]\npack = 'x'\n")
+    done = CliRunner().invoke(main, ["status"])
+    assert done.exit_code == EXIT_USAGE and "[rnu] is no fleetfix command" in done.stderr
+    (incident / "fleetfix.toml").write_text("[run\n")
+    done = CliRunner().invoke(main, ["status"])
+    assert done.exit_code == EXIT_USAGE and "fleetfix.toml: not valid TOML" in done.stderr
+
+
+def test_run_settings_map_onto_its_options(incident: Path) -> None:
+    text = (
+        '[defaults]\noperator = "alice"\n[run]\npack = "crowdstrike-291"\nmax-fail-percent = 10\n'
+    )
+    (incident / "fleetfix.toml").write_text(text)
+    config = load_config()
+    assert default_map_for(run, "run", config) == {
+        "operator": "alice", "pack": "crowdstrike-291", "max_fail_percent": 10,
+        # run's own --config (key providers for hands-on hosts) reads the same file.
+        "config_path": incident / "fleetfix.toml",
+    }  # fmt: skip
+    assert default_map_for(run, "run", Config(None)) == {}
+
+
+def test_config_show_masks_secrets_in_the_environment(incident: Path) -> None:
+    (incident / "fleetfix.toml").write_text('[defaults]\ndb = "file.db"\n')
+    env = {"FLEETFIX_PASSWORD": "hunter2", "FLEETFIX_USERNAME": "svc-fix"}
+    done = CliRunner(env=env).invoke(main, ["config", "show", "--json"])
+    assert done.exit_code == 0, done.output
+    shown = json.loads(done.stdout)
+    assert shown["file"].endswith("fleetfix.toml")
+    assert shown["sections"] == {"defaults": {"db": "file.db"}}
+    assert shown["environment"]["FLEETFIX_PASSWORD"] == "********"
+    assert shown["environment"]["FLEETFIX_USERNAME"] == "svc-fix"
+    assert "hunter2" not in done.output
