@@ -142,6 +142,7 @@ class FleetfixGroup(click.Group):
         "exec": "fleetfix.cli_transport:exec_command",
         "run": "fleetfix.cli_run:run",
         "probe": "fleetfix.cli_probe:probe",
+        "doctor": "fleetfix.cli_doctor:doctor",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
