@@ -385,6 +385,22 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{key}={value}")
 
 
+@main.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    For example `eval "$(fleetfix completion bash)"` in ~/.bashrc, or
+    `fleetfix completion fish > ~/.config/fish/completions/fleetfix.fish`."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click ships all three
+    root = ctx.find_root()
+    click.echo(completer(root.command, {}, "fleetfix", "_FLEETFIX_COMPLETE").source())
+
+
 if __name__ == "__main__":  # pragma: no cover - `python -m fleetfix.cli`
     main()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -131,3 +132,18 @@ def test_readme_documents_every_exit_code_and_no_other() -> None:
     section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
     assert documented == set(EXIT_CODES)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_script_is_printed_for_each_shell(runner: CliRunner, shell: str) -> None:
+    done = runner.invoke(main, ["completion", shell])
+    assert done.exit_code == 0 and "_FLEETFIX_COMPLETE" in done.stdout
+
+
+def test_completion_knows_the_lazily_loaded_commands() -> None:
+    env = {**os.environ, "COMP_WORDS": "fleetfix ru", "COMP_CWORD": "1",
+           "_FLEETFIX_COMPLETE": "bash_complete"}  # fmt: skip
+    code = "from fleetfix.cli import main; main(prog_name='fleetfix')"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=False, timeout=60)  # fmt: skip
+    assert "plain,run" in done.stdout.splitlines()
