@@ -143,6 +143,7 @@ class FleetfixGroup(click.Group):
         "run": "fleetfix.cli_run:run",
         "probe": "fleetfix.cli_probe:probe",
         "doctor": "fleetfix.cli_doctor:doctor",
+        "demo": "fleetfix.cli_demo:demo",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -132,7 +132,7 @@ def _err(text: str) -> None:
     click.echo(text, err=True)
 
 
-async def _drive(run: FleetRun, printer: Printer) -> RunFinished:
+async def drive_run(run: FleetRun, printer: Printer) -> RunFinished:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     presses = 0
@@ -274,7 +274,7 @@ def run(**params: Any) -> None:
         )  # fmt: skip
         printer = Printer(as_json=params["as_json"])
         try:
-            finished = asyncio.run(_drive(fleet, printer))
+            finished = asyncio.run(drive_run(fleet, printer))
         except (asyncio.CancelledError, KeyboardInterrupt):
             _err("stopped at once; `fleetfix run --resume` verifies what was in flight")
             raise SystemExit(EXIT_INTERRUPTED) from None

@@ -18,11 +18,8 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
     wait_random_exponential,
 )
-from tenacity.stop import stop_base
 
 from fleetfix.engine.context import Link, RunContext
 from fleetfix.engine.events import RetryScheduled, StepFinished, StepStarted
@@ -38,6 +35,10 @@ TRANSIENT = (errors.Unreachable, errors.OperationTimeout, errors.ConnectionLost,
 MAYBE_RAN = (errors.OperationTimeout, errors.ConnectionLost)
 
 
+class HostSilent(errors.Unreachable):
+    """Nothing answered on the host's ports for the policy's whole hands-on time."""
+
+
 @dataclass(frozen=True, slots=True)
 class Attempted:
     """How a recorded script ended: a result, or the error that ended the last attempt."""
@@ -45,6 +46,11 @@ class Attempted:
     result: CommandResult | None
     error: errors.TransportError | None
     attempts: int
+
+    @property
+    def silent(self) -> bool:
+        """The host stayed down: a technician is needed, not another attempt."""
+        return isinstance(self.error, HostSilent)
 
     @property
     def maybe_ran(self) -> bool:
@@ -55,6 +61,8 @@ def _is_retryable(context: RunContext, *, repeatable: bool) -> object:
     def check(exc: BaseException) -> bool:
         if context.stop.is_set() or not isinstance(exc, TRANSIENT):
             return False
+        if isinstance(exc, HostSilent):
+            return False  # waited the policy's whole hands-on time already
         # A step that must not run twice is retried only when it cannot have started.
         return repeatable or not isinstance(exc, MAYBE_RAN)
 
@@ -92,9 +100,19 @@ async def run_recorded(
         context.emit(RetryScheduled(host=host.name, step=step, attempt=state.attempt_number,
                                     error=text, wait=wait))  # fmt: skip
 
-    stop: stop_base = stop_after_delay(policy.retry_deadline)
-    if retries is not None:
-        stop = stop | stop_after_attempt(retries + 1)
+    ran_and_failed = 0
+
+    def stop(state: RetryCallState) -> bool:
+        # `retries` counts attempts that may have run on the host; one that never started
+        # (the host was down, the shell was gone) costs only time, bounded by the deadline.
+        nonlocal ran_and_failed
+        failure = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(failure, MAYBE_RAN):
+            ran_and_failed += 1
+        if retries is not None and ran_and_failed > retries:
+            return True
+        return (state.seconds_since_start or 0.0) >= policy.retry_deadline
+
     retrying = AsyncRetrying(
         retry=retry_if_exception(_is_retryable(context, repeatable=repeatable)),  # type: ignore[arg-type]
         wait=wait_random_exponential(multiplier=policy.retry_initial, max=policy.retry_max_wait),
@@ -106,6 +124,11 @@ async def run_recorded(
         async for attempt in retrying:
             with attempt:
                 attempts = attempt.retry_state.attempt_number
+                # Nothing is recorded or sent while the host is down: a boot-looping host is
+                # polled with TCP checks and the attempt goes out the moment a window opens.
+                if not await link.wait_until_listening(seconds=policy.hands_on_after):
+                    raise HostSilent(host.name, "no answer on any of its ports for "
+                                     f"{policy.hands_on_after:g} s")  # fmt: skip
                 action = context.store.record_intent(
                     run_id=context.run_id, host=host.name, step=step, destructive=destructive,
                     params=params, attempt=attempts,

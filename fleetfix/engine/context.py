@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -13,12 +14,14 @@ from fleetfix.engine.events import Event, HostChanged
 from fleetfix.engine.keyids import KeyIdFinder
 from fleetfix.engine.policy import RunPolicy
 from fleetfix.errors import IllegalTransition
-from fleetfix.models import Host, HostState, is_allowed
+from fleetfix.models import Host, HostState, Transport, is_allowed
 from fleetfix.packs import Pack
 from fleetfix.probe.run import ProbeContext, open_host_session
 from fleetfix.store import ActionRecord, Store
 from fleetfix.transports import errors
 from fleetfix.transports.base import CommandResult, Session
+from fleetfix.transports.ports import port_for
+from fleetfix.transports.selection import AUTO_ORDER, port_open
 
 
 @dataclass(slots=True)
@@ -90,6 +93,34 @@ class Link:
         except errors.TransportError:
             await self.drop()
             raise
+
+    def ports(self) -> list[int]:
+        """The ports this host answers on when it is up: its learned or inventory transport's,
+        or every port `auto` tries."""
+        record = self._context.store.host(self._host.name)
+        learned = None if record is None else record.learned_transport
+        kind = learned or self._host.transport
+        kinds = AUTO_ORDER if kind is Transport.AUTO else (kind,)
+        return sorted({port_for(self._host, k) for k in kinds})
+
+    async def listening(self) -> bool:
+        """A cheap TCP check: does anything answer on the host's ports right now?"""
+        checks = [port_open(self._host.target, port) for port in self.ports()]
+        return any(await asyncio.gather(*checks))
+
+    async def wait_until_listening(self, *, seconds: float) -> bool:
+        """Poll with TCP checks (nothing recorded, nothing sent) until the host answers, the
+        run stops, or `seconds` pass: a boot-looping host is only up for short windows."""
+        if self._session is not None:
+            return True
+        deadline = time.monotonic() + seconds
+        while not self._context.stop.is_set():
+            if await self.listening():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(self._context.policy.watch_interval)
+        return False
 
     async def drop(self) -> None:
         session, self._session = self._session, None

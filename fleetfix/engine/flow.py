@@ -21,15 +21,13 @@ from fleetfix.engine.context import Link, RunContext
 from fleetfix.engine.events import BreakerTripped, HandsOn, Planned, WindowCaught
 from fleetfix.engine.packrun import PackResult, PackRunner, pack_parameters
 from fleetfix.engine.resume import resume_point
-from fleetfix.models import Host, HostState, Transport
+from fleetfix.models import Host, HostState
 from fleetfix.packs import Pack, StepKind
 from fleetfix.probe.facts import ProbeOutputError, parse_facts
 from fleetfix.probe.run import Probed, ProbeOutcome, ProbeStatus, probe_over, record_probe
 from fleetfix.store import open_reader
 from fleetfix.transports import errors
-from fleetfix.transports.ports import port_for
 from fleetfix.transports.runner import status_of
-from fleetfix.transports.selection import AUTO_ORDER, port_open
 
 S = HostState
 NOT_TOUCHED = frozenset({S.RECOVERED, S.SKIPPED})
@@ -77,15 +75,15 @@ class HostFlow:
             return self.fail(f"credentials rejected: {outcome.error}")
         if outcome.status in _DROPPED:
             # It answered and then went away or hung: what a boot loop looks like up close.
+            if self.context.policy.dry_run:  # watching would fire the first step at once
+                return self.plan_watch()
             return await self.watch()
         if outcome.diagnosis is None:
             return self.fail(f"probe {outcome.status}: {outcome.error}")
         diagnosed = outcome.diagnosis.state
         if diagnosed in {S.UNREACHABLE, S.BOOT_LOOP}:
             if self.context.policy.dry_run:
-                first = self.pack.steps[0].name
-                return self.plan(["watch for a reachable window (TCP checks)",
-                                  f"then {self.pack.id}: {first} at once"])  # fmt: skip
+                return self.plan_watch()
             return await self.watch()
         return await self.remediate()
 
@@ -150,24 +148,15 @@ class HostFlow:
         policy = self.context.policy
         started = time.monotonic()
         deadline = started + policy.hands_on_after
-        ports = self.ports()
         while time.monotonic() < deadline:
             if self.context.stop.is_set():
                 return self.state, "run stopping: still watching for a window"
-            answers = await asyncio.gather(*(port_open(self.host.target, p) for p in ports))
-            if any(answers):
+            if await self.link.listening():
                 fired = await self.fire(time.monotonic() - started)
                 if fired is not None:
                     return fired
             await asyncio.sleep(policy.watch_interval)
         return await self.hands_on(f"no answer for {_duration(policy.hands_on_after)} of watching")
-
-    def ports(self) -> list[int]:
-        record = self.context.store.host(self.host.name)
-        learned = None if record is None else record.learned_transport
-        kind = learned or self.host.transport
-        kinds = AUTO_ORDER if kind is Transport.AUTO else (kind,)
-        return sorted({port_for(self.host, k) for k in kinds})
 
     async def fire(self, waited: float) -> tuple[HostState, str] | None:
         """The host answered: its pack's first step now, in one round trip when it is a safe
@@ -186,9 +175,10 @@ class HostFlow:
         result = await self.runner.script_step(self.pack, first, self.params, name=name)
         if not result.ok and "unreachable" in result.reason and not result.escalate_to:
             return None  # never reached the host: the window closed first
+        # The fix reached the host inside a window, whatever it then reported.
+        self.context.windows_caught += 1
+        self.context.emit(WindowCaught(host=self.host.name, waited=waited))
         if result.ok:
-            self.context.windows_caught += 1
-            self.context.emit(WindowCaught(host=self.host.name, waited=waited))
             result = await self.steps_and_verify(self.pack, self.params, start=1)
         return await self.finish(result)
 
@@ -256,6 +246,11 @@ class HostFlow:
     def plan(self, steps: list[str]) -> tuple[HostState, str]:
         self.context.emit(Planned(host=self.host.name, state=self.state, plan=tuple(steps)))
         return self.state, "dry run: " + "; ".join(steps)
+
+    def plan_watch(self) -> tuple[HostState, str]:
+        first = self.pack.steps[0].name
+        return self.plan(["watch for a reachable window (TCP checks)",
+                          f"then {self.pack.id}: {first} at once"])  # fmt: skip
 
     def describe(self, pack: Pack) -> list[str]:
         lines = [f"{pack.id} detect: needs remediation"]

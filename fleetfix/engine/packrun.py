@@ -7,16 +7,13 @@ resumed run can tell from the store where each host stood.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
-from fleetfix.engine.attempts import MAYBE_RAN, run_recorded
+from fleetfix.engine.attempts import run_recorded
 from fleetfix.engine.context import Link, RunContext
-from fleetfix.engine.events import StepFinished, StepStarted
-from fleetfix.models import Host, HostState
+from fleetfix.engine.reboot import BootState, restart, wait_for_boot
+from fleetfix.models import Host
 from fleetfix.packs import (
     Action,
     Detection,
@@ -28,8 +25,6 @@ from fleetfix.packs import (
     read_report,
 )
 from fleetfix.packs.model import Step
-from fleetfix.probe.facts import ProbeFacts, SafeMode
-from fleetfix.probe.run import ProbeStatus, probe_over, record_probe
 from fleetfix.transports import errors
 
 # Windows restarts at once and drops the connection; that drop is the expected answer.
@@ -55,7 +50,7 @@ class PackRunner:
         self.context = context
         self.link = link
         self.host = host
-        self.boot_before: datetime | None = None
+        self.boot_before: BootState | None = None
 
     # --- whole packs --------------------------------------------------------------------
 
@@ -68,7 +63,8 @@ class PackRunner:
             answers=frozenset({0, 1}),  # Intune: 1 means "needs remediation", an answer
         )  # fmt: skip
         if attempted.result is None:
-            return PackResult(False, f"{pack.id} detect: {_reason(attempted.error)}")
+            return PackResult(False, f"{pack.id} detect: {_reason(attempted.error)}",
+                              hands_on=attempted.silent)  # fmt: skip
         detection, report = read_detection(attempted.result.stdout, attempted.result.exit_code)
         if detection is Detection.COMPLIANT:
             return PackResult(True, f"{pack.id} detect: nothing to fix", compliant=True)
@@ -98,7 +94,8 @@ class PackRunner:
             script=pack.verify, params=params, destructive=False, repeatable=True,
         )  # fmt: skip
         if attempted.result is None:
-            return PackResult(False, f"{pack.id} verify: {_reason(attempted.error)}")
+            return PackResult(False, f"{pack.id} verify: {_reason(attempted.error)}",
+                              hands_on=attempted.silent)  # fmt: skip
         report = read_report(attempted.result.stdout, attempted.result.exit_code)
         if report.ok:
             return PackResult(True, f"{pack.id} verified")
@@ -149,7 +146,9 @@ class PackRunner:
         if attempted.result is None:
             if attempted.maybe_ran and not repeatable:
                 return await self.verify_instead(pack, params, name)
-            return PackResult(False, f"{name}: {_reason(attempted.error)}")
+            # A host that went silent mid-pack is left as it is, for a technician.
+            return PackResult(False, f"{name}: {_reason(attempted.error)}",
+                              hands_on=attempted.silent)  # fmt: skip
         report = read_report(attempted.result.stdout, attempted.result.exit_code)
         if not report.ok:
             return PackResult(False, f"{name}: {report.reason}",
@@ -174,86 +173,19 @@ class PackRunner:
 
     # --- reboots ------------------------------------------------------------------------
 
-    async def boot_time(self) -> ProbeFacts | None:
-        """The host's facts now (one probe round trip, kept as facts history)."""
-        started = time.monotonic()
-        try:
-            session = await self.link.session()
-            probed = await probe_over(session, timeout=self.context.policy.probe_timeout)
-        except errors.TransportError:
-            await self.link.drop()
-            return None
-        record_probe(self.context.probe, self.host, probed, duration=time.monotonic() - started)
-        return probed.facts if probed.status is ProbeStatus.OK else None
-
     async def reboot(self, name: str) -> PackResult:
-        context = self.context
-        facts = await self.boot_time()
-        if facts is None or facts.last_boot is None:
-            return PackResult(False, f"{name}: could not read the boot time before restarting")
-        self.boot_before = facts.last_boot
-        action = context.store.record_intent(
-            run_id=context.run_id, host=self.host.name, step=name, destructive=True,
-            params={"boot_before": facts.last_boot.isoformat()},
-        )  # fmt: skip
-        context.emit(StepStarted(host=self.host.name, step=name, attempt=1, destructive=True))
-        context.move(self.host, HostState.AWAITING_REBOOT, f"{name}: restart requested")
-        try:
-            await self.link.run(RESTART_SCRIPT, params=None, timeout=_RESTART_TIMEOUT)
-        except MAYBE_RAN:
-            pass  # the host went down under the command: what a restart looks like
-        except errors.TransportError as exc:
-            context.store.record_outcome(action, status="error", detail=_reason(exc))
-            context.emit(StepFinished(host=self.host.name, step=name, attempt=1, status="error",
-                                      detail=_reason(exc)))  # fmt: skip
-            return PackResult(False, f"{name}: {_reason(exc)}")
-        await self.link.drop()
-        context.store.record_outcome(action, status="ok", detail="restart requested")
-        context.emit(StepFinished(host=self.host.name, step=name, attempt=1, status="ok",
-                                  detail="restart requested"))  # fmt: skip
-        return PackResult(True, f"{name}: restart requested")
+        ok, detail, before = await restart(self.context, self.link, self.host, name)
+        self.boot_before = before
+        return PackResult(ok, f"{name}: {detail}", hands_on=not ok)
 
     async def wait_for_boot(self, name: str, *, safe: bool, timeout: float) -> PackResult:
-        context, policy = self.context, self.context.policy
-        wanted = "safe mode" if safe else "a normal boot"
-        before = self.boot_before
-        action = context.store.record_intent(
-            run_id=context.run_id, host=self.host.name, step=name, destructive=False,
-            params={"boot_before": None if before is None else before.isoformat()},
+        ok, detail = await wait_for_boot(
+            self.context, self.link, self.host, name, before=self.boot_before, safe=safe,
+            timeout=timeout,
         )  # fmt: skip
-        context.emit(StepStarted(host=self.host.name, step=name, attempt=1, destructive=False))
-        deadline = time.monotonic() + timeout
-        seen_mode: SafeMode | None = None
-        while time.monotonic() < deadline:
-            if context.stop.is_set():
-                context.store.record_outcome(action, status="interrupted", detail="run stopping")
-                return PackResult(False, f"stopped while waiting for {wanted}", stopped=True)
-            facts = await self.boot_time()
-            if facts is not None and _rebooted(facts, before):
-                seen_mode = facts.safe_mode
-                if (seen_mode is not SafeMode.NORMAL) == safe:
-                    detail = f"back in {wanted} (booted {facts.last_boot:%H:%M:%S} host time)"
-                    context.store.record_outcome(action, status="ok", detail=detail)
-                    context.emit(StepFinished(host=self.host.name, step=name, attempt=1,
-                                              status="ok", detail=detail))  # fmt: skip
-                    context.move(self.host, HostState.REMEDIATING, f"{name}: {detail}")
-                    return PackResult(True, f"{name}: {detail}")
-                break
-            await asyncio.sleep(policy.watch_interval)
-        if seen_mode is not None:
-            detail = f"came back in {seen_mode} mode, not {wanted}"
-        else:
-            detail = f"did not come back with a new boot time within {timeout:g} s"
-        context.store.record_outcome(action, status="failed", detail=detail)
-        context.emit(StepFinished(host=self.host.name, step=name, attempt=1, status="failed",
-                                  detail=detail))  # fmt: skip
-        return PackResult(False, f"{name}: {detail}", hands_on=True)
-
-
-def _rebooted(facts: ProbeFacts, before: datetime | None) -> bool:
-    if facts.last_boot is None:
-        return False
-    return before is None or facts.last_boot > before
+        stopped = detail.startswith("stopped")
+        return PackResult(ok, f"{name}: {detail}", hands_on=not ok and not stopped,
+                          stopped=stopped)  # fmt: skip
 
 
 def _reason(error: errors.TransportError | None) -> str:

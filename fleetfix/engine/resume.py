@@ -10,12 +10,13 @@ idempotent is never repeated and the host goes to a technician.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 from fleetfix.engine.context import RunContext
 from fleetfix.engine.packrun import PackResult, PackRunner, pack_parameters
+from fleetfix.engine.reboot import BootState, current_boot
 from fleetfix.models import Host
 from fleetfix.packs import Action, Pack, StepKind
 from fleetfix.store import ActionRecord
@@ -59,13 +60,13 @@ async def resume_point(
     if last.outcome_at is not None:
         return ResumePoint(pack, pack_params, index + 1 if last.status == "ok" else index)
     if step.kind is StepKind.ACTION and step.action is Action.REBOOT:
-        facts = await runner.boot_time()
-        before = runner.boot_before
-        rebooted = (
-            facts is not None
-            and facts.last_boot is not None
-            and (before is None or facts.last_boot > before)
-        )
+        # The restart's outcome (and so the boot time before it) was never written. The
+        # host's clock cannot be compared with ours, but its mode can: a host that was in
+        # normal mode and answers from safe mode (or the other way round) has restarted.
+        now = await current_boot(context, runner.link)
+        was_safe = _mode_before(earlier) == "safe"
+        rebooted = now is not None and (now.mode != "normal") != was_safe
+        runner.boot_before = now if rebooted else None
         return ResumePoint(pack, pack_params, index + 1 if rebooted else index)
     if step.kind is StepKind.SCRIPT and step.destructive and not step.idempotent:
         why = (f"{pack.id}/{step.name} was interrupted and verify did not pass; it must not "
@@ -77,10 +78,30 @@ async def resume_point(
 def _restore_boot_time(
     runner: PackRunner, last: ActionRecord, earlier: tuple[ActionRecord, ...]
 ) -> None:
-    """The boot time recorded with the latest reboot or wait, for the wait that follows."""
-    for action in reversed(earlier):
-        value = action.params.get("boot_before")
-        if isinstance(value, str):
-            runner.boot_before = datetime.fromisoformat(value)
-            return
+    """The boot state recorded with the latest restart (its outcome) or wait (its params),
+    for the wait that follows."""
     del last
+    for action in reversed(earlier):
+        for source in (action.params, _json(action.detail)):
+            state = BootState.from_dict(source)
+            if state is not None:
+                runner.boot_before = state
+                return
+
+
+def _mode_before(earlier: tuple[ActionRecord, ...]) -> str:
+    """The mode the host was last seen to boot into in this run: safe or normal."""
+    mode = "normal"
+    for action in earlier:
+        if action.status == "ok" and action.step.endswith("/wait-for-safe-mode"):
+            mode = "safe"
+        elif action.status == "ok" and action.step.endswith("/wait-for-boot"):
+            mode = "normal"
+    return mode
+
+
+def _json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
