@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_lab_cli import RunningLab, fleetfix, running_lab
+from tests.integration.test_lab_cli import RunningLab, _read_json_line, fleetfix, running_lab
 
 __all__ = ["running_lab"]  # the fixture, imported so pytest finds it here
 
@@ -51,3 +56,64 @@ def test_key_lookup_finds_a_lab_hosts_key_through_the_lab_keys_config(
     )  # fmt: skip
     assert looked.returncode == 0, looked.stderr
     assert looked.stdout.strip().splitlines()[-1] == row.split(",")[-1]
+
+
+@pytest.fixture
+def outage_lab(tmp_path: Path) -> Iterator[RunningLab]:
+    """A crowdstrike-291 lab in its own process, with hosts stuck on the BitLocker screen."""
+    directory = tmp_path / "outage"
+    args = ["up", "--hosts", "20", "--scenario", "crowdstrike-291", "--seed", "7"]
+    args += ["--time-scale", "20", "--dir", str(directory)]
+    args += ["--ssh-port", "0", "--winrm-port", "0", "--winrms-port", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleetfix.cli", "lab", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        yield RunningLab(process, directory, _read_json_line(process))
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def test_hands_on_path_from_the_recovery_screen_to_a_booted_host(
+    outage_lab: RunningLab, tmp_path: Path
+) -> None:
+    """The technician reads the key ID off the recovery screen, fleetfix finds the key, the
+    technician types it at the console and the host boots: every step a real command."""
+    lab_dir = ["--dir", str(outage_lab.directory)]
+    shown = json.loads(fleetfix("lab", "status", "--json", *lab_dir).stdout)
+    stuck = next(h for h in shown["hosts"] if h["state"] == "bitlocker_recovery")
+    key_id = stuck["recovery_key_id"]
+    assert key_id, "the recovery screen shows the key ID"
+    db = str(tmp_path / "incident.db")
+    assert (
+        fleetfix("inventory", "import", outage_lab.paths["inventory_csv"], "--db", db).returncode
+        == 0
+    )
+    looked = fleetfix(
+        "key", "lookup", "--key-id", key_id.strip("{}")[:8], "--host", stuck["name"],
+        "--reason", "INC-4711 console", "--allow-pipe",
+        "--config", outage_lab.paths["keys_config"], "--db", db,
+    )  # fmt: skip
+    assert looked.returncode == 0, looked.stderr
+    key = looked.stdout.strip().splitlines()[-1]
+    assert _PASSWORD.fullmatch(key)
+    typed = fleetfix("lab", "console", stuck["name"], "enter-key", key, *lab_dir)
+    assert json.loads(typed.stdout)["unlocked"] is True, typed.stdout
+    booted = fleetfix("lab", "console", stuck["name"], "boot", "safe-network", *lab_dir)
+    assert booted.returncode == 0, booted.stderr
+    for _ in range(100):  # 90 lab seconds of boot at 20x: about 5 s
+        hosts = json.loads(fleetfix("lab", "status", "--json", *lab_dir).stdout)["hosts"]
+        now = next(h for h in hosts if h["name"] == stuck["name"])
+        if now["state"] == "up":
+            break
+        time.sleep(0.2)
+    assert (now["state"], now["boot_mode"]) == ("up", "safe_network")
+    # The key went to the terminal only: the incident database holds its audit, not the key.
+    assert key.encode() not in Path(db).read_bytes()
+    audit = fleetfix("audit", "verify", "--db", db)
+    assert audit.returncode == 0, audit.stderr
+    pending = fleetfix("key", "pending", "--json", "--db", db)
+    assert stuck["name"] in pending.stdout
