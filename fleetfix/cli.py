@@ -144,6 +144,7 @@ class FleetfixGroup(click.Group):
         "probe": "fleetfix.cli_probe:probe",
         "doctor": "fleetfix.cli_doctor:doctor",
         "demo": "fleetfix.cli_demo:demo",
+        "export": "fleetfix.cli_export:export",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

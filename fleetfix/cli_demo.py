@@ -67,6 +67,15 @@ class LabProcess:
                 self.process.wait()
 
 
+def _write_report(db_path: Path, report: Path) -> None:
+    from fleetfix.export import read_report, render, write_report
+    from fleetfix.store import open_reader
+
+    with open_reader(db_path) as reader:
+        built = read_report(reader, tags=(), since=None)
+    write_report(render(built, "html"), report, force=True)
+
+
 def _lab_env(path: Path) -> dict[str, str]:
     from fleetfix.lab.files import read_lab_env
 
@@ -124,8 +133,11 @@ def demo(hosts: int, seed: int, time_scale: float, directory: Path, headless: bo
             started = time.monotonic()
             finished = asyncio.run(drive_run(fleet, printer))
         del headless  # the TUI is opened by `fleetfix tui --db` on the database below
+        report = directory / "report.html"
+        _write_report(db_path, report)
         click.echo(f"demo: recovered in {time.monotonic() - started:.0f} s; "
-                   f"database {db_path}; lab files {directory / 'lab'}", err=True)  # fmt: skip
+                   f"database {db_path}; report {report}; lab files {directory / 'lab'}",
+                   err=True)  # fmt: skip
         code = exit_code_for(finished, dict(printer.states))
     finally:
         with contextlib.suppress(Exception):

@@ -36,6 +36,9 @@ def test_headless_demo_recovers_the_fleet_and_leaves_nothing_running(tmp_path: P
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"database {directory / 'fleetfix.db'}" in done.stderr
+    report = directory / "report.html"
+    assert f"report {report}" in done.stderr
+    assert "<svg" in report.read_text(encoding="utf-8")
     with open_reader(directory / "fleetfix.db") as reader:
         hosts = reader.hosts()
         assert len(hosts) == 12
