@@ -34,7 +34,8 @@ def test_headless_demo_recovers_the_fleet_and_leaves_nothing_running(tmp_path: P
          "--hands-on-after", "5", "--time-scale", "50", "--dir", str(directory)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if "| failed |" in line]
+    assert done.returncode == 0, "\n".join(lines) + done.stderr[-2000:]
     assert f"database {directory / 'fleetfix.db'}" in done.stderr
     report = directory / "report.html"
     assert f"report {report}" in done.stderr
