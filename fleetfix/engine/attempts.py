@@ -83,7 +83,7 @@ async def run_recorded(
     answers: frozenset[int] = frozenset({0}),
 ) -> Attempted:
     """Run `script` as action `step`, retried as the module docstring says. `retries` caps the
-    extra attempts (a pack step's `retries`); None leaves only the policy's deadline. `answers`
+    attempts that time out (a pack step's `retries`); the policy's deadline caps them all. `answers`
     are the exit codes that mean the script did its job (a detect's 1 is an answer)."""
     policy = context.policy
     open_action: list[int] = []
@@ -100,16 +100,17 @@ async def run_recorded(
         context.emit(RetryScheduled(host=host.name, step=step, attempt=state.attempt_number,
                                     error=text, wait=wait))  # fmt: skip
 
-    ran_and_failed = 0
+    timed_out = 0
 
     def stop(state: RetryCallState) -> bool:
-        # `retries` counts attempts that may have run on the host; one that never started
-        # (the host was down, the shell was gone) costs only time, bounded by the deadline.
-        nonlocal ran_and_failed
+        # `retries` counts attempts that ran into the step's timeout: a script that hangs is
+        # not run again and again. A host that dropped the connection (a crash, a reboot, a
+        # boot loop's window closing) or never answered costs only time, up to the deadline.
+        nonlocal timed_out
         failure = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(failure, MAYBE_RAN):
-            ran_and_failed += 1
-        if retries is not None and ran_and_failed > retries:
+        if isinstance(failure, errors.OperationTimeout):
+            timed_out += 1
+        if retries is not None and timed_out > retries:
             return True
         return (state.seconds_since_start or 0.0) >= policy.retry_deadline
 

@@ -52,11 +52,25 @@ def _from_os_error(host: str, exc: BaseException) -> errors.TransportError | Non
     return None
 
 
-def _from_requests(host: str, exc: requests.RequestException) -> errors.TransportError:
-    if isinstance(exc, requests.exceptions.SSLError):
+def _from_tls(host: str, cause: BaseException) -> errors.TransportError:
+    """A TLS failure is a trust problem only when the certificate was checked and refused;
+    a handshake cut short is a host going away (a boot loop's window closing)."""
+    if isinstance(cause, ssl.SSLCertVerificationError):
         return errors.CertificateError(
             host, "TLS certificate not trusted; pass --ca-file with the issuing CA"
         )
+    if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError | ConnectionError):
+        return errors.ConnectionLost(host, "connection dropped during the TLS handshake: the "
+                                           "host may have rebooted")  # fmt: skip
+    if isinstance(cause, ssl.SSLError) and "EOF" in str(cause).upper():
+        return errors.ConnectionLost(host, "connection dropped during the TLS handshake: the "
+                                           "host may have rebooted")  # fmt: skip
+    return errors.CertificateError(host, "TLS handshake failed; check --ca-file")
+
+
+def _from_requests(host: str, exc: requests.RequestException) -> errors.TransportError:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return _from_tls(host, _root_cause(exc))
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return errors.ConnectTimeout(host, "no answer to the connection attempt")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
@@ -65,7 +79,7 @@ def _from_requests(host: str, exc: requests.RequestException) -> errors.Transpor
         return errors.OperationTimeout(host, "connected, but the host stopped answering")
     cause = _root_cause(exc)
     if isinstance(cause, ssl.SSLError):
-        return errors.CertificateError(host, "TLS handshake failed; check --ca-file")
+        return _from_tls(host, cause)
     found = _from_os_error(host, cause)
     if found is not None:
         return found
@@ -130,7 +144,7 @@ def classify(host: str, exc: BaseException) -> errors.TransportError:
     if isinstance(exc, TimeoutError):
         return errors.ConnectTimeout(host, "no answer in time")
     if isinstance(exc, ssl.SSLError):
-        return errors.CertificateError(host, "TLS handshake failed; check --ca-file")
+        return _from_tls(host, exc)
     found = _from_os_error(host, exc)
     if found is not None:
         return found
