@@ -254,6 +254,11 @@ def run(**params: Any) -> None:
     """
     command = prepare(params)
     packs = load_packs(params["packs_dirs"])
+    if params["resume_id"] is None and params["pack"] and params["pack"] not in packs:
+        # A mistyped --pack is a bad command line (exit 2), not a broken pack (exit 1).
+        known = ", ".join(sorted(packs)) or "none"
+        raise ConfigError(f"--pack {params['pack']!r}: no such pack (known: {known}); "
+                          "see fleetfix packs list")  # fmt: skip
     with Store.open(params["db_path"]) as store:
         store.import_hosts(command.inventory, source=str(params["inventory_path"]),
                            actor=command.actor)  # fmt: skip

@@ -76,10 +76,13 @@ def find_resumable(store: Store, run_id: int | None) -> tuple[int, RunPolicy, Re
         grouped: dict[str, list[ActionRecord]] = {}
         for action in reader.actions(run_id=run.id):
             grouped.setdefault(action.host.casefold(), []).append(action)
+        # A host whose last action has no outcome is not done even in a final state: the
+        # probe can call it healthy before its detect ran, and resume must close that intent.
+        in_flight = {host for host, actions in grouped.items() if actions[-1].outcome_at is None}
         done = frozenset(
             t.host.casefold() for t in reader.transitions()
             if t.run_id == run.id and t.to_state in FINAL_STATES
-        )  # fmt: skip
+        ) - in_flight  # fmt: skip
     policy = RunPolicy.from_dict(run.options)
     earlier = {host: tuple(actions) for host, actions in grouped.items()}
     return run.id, policy, Resume(run.id, earlier, done)

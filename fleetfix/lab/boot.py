@@ -89,6 +89,12 @@ class CommandRecord:
     command: str
     exit_code: int
     boot_generation: int
+    # A script fed over stdin (too long for cmd.exe's command line): without it the history
+    # would show `powershell -Command -` and not which script ran.
+    stdin: str = ""
+    # What it printed (commands only; pipeline output is objects): the only witness of what a
+    # script did, e.g. which files remediate.ps1 deleted.
+    stdout: str = ""
 
 
 @dataclass(frozen=True, slots=True)

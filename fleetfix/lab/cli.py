@@ -192,6 +192,26 @@ def inspect(host: str, directory: Path | None) -> None:
 
 @lab.command()
 @click.argument("host")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole history as JSON.")
+@dir_option
+def history(host: str, as_json: bool, directory: Path | None) -> None:
+    """Every command a host kept, oldest first, with scripts that came over stdin."""
+    result = _ask(directory, {"op": "history", "host": host})
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    if result["kept"] < result["received"]:
+        _diag(f"{result['received'] - result['kept']} older commands fell off the history")
+    for record in result["commands"]:
+        stdin = f" (+{len(record['stdin'])} characters on stdin)" if record["stdin"] else ""
+        click.echo(
+            f"{record['at']} {record['transport'] or '-':<6} boot {record['boot_generation']} "
+            f"exit {record['exit_code']}: {record['command'][:120]}{stdin}"
+        )
+
+
+@lab.command()
+@click.argument("host")
 @click.argument("action", type=click.Choice(["enter-key", "boot", "power-on"]))
 @click.argument("argument", required=False, metavar="[KEY|MODE]")
 @dir_option

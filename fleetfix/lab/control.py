@@ -6,6 +6,7 @@ One request per line, one answer per line::
     {"op": "fault", "target": "LAB-WS0001" | "all", "kind": "refuse", "seconds": 0, "rate": 1,
      "clear": false}
     {"op": "inspect", "host": "LAB-WS0001"}
+    {"op": "history", "host": "LAB-WS0001"}
     {"op": "console", "host": "LAB-WS0001", "action": "enter-key", "argument": "111111-..."}
 
     -> {"ok": true, "result": {...}}  or  {"ok": false, "error": "unknown host 'X'"}
@@ -53,6 +54,8 @@ class ControlTarget(Protocol):
 
     def console(self, host: str, action: str, argument: str | None) -> dict[str, Any]: ...
 
+    def history(self, host: str) -> dict[str, Any]: ...
+
     async def settle(self) -> None:
         """Finish what a request set off (listeners to open or close) before answering, so
         a client that reads the answer finds the lab already in the new state."""
@@ -87,6 +90,8 @@ def dispatch(target: ControlTarget, request: Mapping[str, Any]) -> dict[str, Any
             result = _fault_request(target, request)
         elif op == "inspect":
             result = target.inspect(str(request.get("host", "")))
+        elif op == "history":
+            result = target.history(str(request.get("host", "")))
         elif op == "console":
             action = str(request.get("action", ""))
             if action not in CONSOLE_ACTIONS:
@@ -153,6 +158,28 @@ def inspect_host(host: LabHost) -> dict[str, Any]:
         "events": events,
         "history": history,
     }
+
+
+def command_history(host: LabHost) -> dict[str, Any]:
+    """Every command the host kept, oldest first, with the script text that came over stdin
+    and what it printed: what a test needs to prove which scripts ran, how often and what they
+    did. `kept` < `received` means the oldest records fell off the host's bounded history.
+    Pipelines stay names only (their values may be secrets); shipped scripts print key
+    protector IDs, never recovery passwords."""
+    commands = [
+        {
+            "at": r.at.isoformat(),
+            "transport": r.transport,
+            "command": r.command,
+            "stdin": r.stdin,
+            "stdout": r.stdout,
+            "exit_code": r.exit_code,
+            "boot_generation": r.boot_generation,
+        }
+        for r in host.history
+    ]
+    return {"host": host.name, "kept": len(commands), "received": host.commands_received,
+            "commands": commands}  # fmt: skip
 
 
 def console_action(host: LabHost, action: str, argument: str | None) -> dict[str, Any]:

@@ -28,7 +28,13 @@ from fleetfix.errors import LabError
 from fleetfix.lab import files
 from fleetfix.lab.api import Fault, FaultKind, Service
 from fleetfix.lab.clock import LabClock
-from fleetfix.lab.control import ControlServer, console_action, inspect_host, refuse_if_running
+from fleetfix.lab.control import (
+    ControlServer,
+    command_history,
+    console_action,
+    inspect_host,
+    refuse_if_running,
+)
 from fleetfix.lab.host import LabHost
 from fleetfix.lab.scenarios import Fleet, build_fleet, lab_addresses
 from fleetfix.lab.ssh import SshListener, generate_host_key
@@ -394,6 +400,9 @@ class Lab:
 
     def console(self, host: str, action: str, argument: str | None) -> dict[str, Any]:
         return console_action(self.host(host), action, argument)
+
+    def history(self, host: str) -> dict[str, Any]:
+        return command_history(self.host(host))
 
     def _clear_host(self, station: _Station, kind: FaultKind | None) -> None:
         kept = [f for f in self._host_faults.get(station.host.name, []) if _survives(f, kind)]

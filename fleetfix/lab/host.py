@@ -120,6 +120,7 @@ class LabHost:
         # commands a client runs cannot change how a seeded host boots.
         self._rng = rng
         self._history: deque[CommandRecord] = deque(maxlen=history_limit)
+        self._received = 0  # every command ever recorded, kept or not
         self._faults = FaultList()
         self._state = BootState.UP
         self._token = 0
@@ -185,7 +186,9 @@ class LabHost:
         self._require_up()
         generation = self._generation
         result = shell.run_command_line(self.machine, command_line, stdin=stdin, codepage=codepage)
-        self._record(transport, command_line, result.exit_code, generation)
+        self._record(
+            transport, command_line, result.exit_code, generation, stdin=stdin, stdout=result.stdout
+        )
         return result
 
     def run_pipeline(
@@ -207,6 +210,12 @@ class LabHost:
     @property
     def history(self) -> tuple[CommandRecord, ...]:
         return tuple(self._history)
+
+    @property
+    def commands_received(self) -> int:
+        """How many commands the host recorded in all, including any its bounded history
+        has since dropped."""
+        return self._received
 
     def set_faults(self, faults: Iterable[Fault]) -> None:
         self._faults.set(faults)
@@ -442,9 +451,29 @@ class LabHost:
         if self._state is not BootState.UP:
             raise HostDownError(f"{self._name} is {self._state}, not up")
 
-    def _record(self, transport: str | None, command: str, exit_code: int, generation: int) -> None:
+    def _record(
+        self,
+        transport: str | None,
+        command: str,
+        exit_code: int,
+        generation: int,
+        *,
+        stdin: bytes = b"",
+        stdout: bytes = b"",
+    ) -> None:
         at = self._context.clock.now()
-        self._history.append(CommandRecord(at, transport, command, exit_code, generation))
+        self._received += 1
+        self._history.append(
+            CommandRecord(
+                at,
+                transport,
+                command,
+                exit_code,
+                generation,
+                stdin.decode("utf-8", errors="replace"),
+                stdout.decode("utf-8", errors="replace"),
+            )
+        )
 
 
 def _bcd_mode(machine: Machine) -> BootMode:

@@ -1,0 +1,264 @@
+"""`fleetfix run` as a sysadmin runs it: a subprocess with its own event loop and signal
+handling, against a crowdstrike-291 lab running in a background thread of the test (so the
+test can read the lab's truth and history), and `fleetfix lab console` through the lab's real
+control socket for the technician's hands."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetfix.cli import EXIT_BREAKER, EXIT_HOSTS_FAILED, EXIT_HOSTS_UNREACHABLE, EXIT_INTERRUPTED
+from fleetfix.lab import files
+from fleetfix.lab.api import Service
+from fleetfix.lab.boot import CHANNEL_291_PATTERN
+from fleetfix.lab.fleet import Lab
+from fleetfix.lab.machine import BootMode
+from fleetfix.lab.truth import Condition, HostTruth
+from fleetfix.models import HostState
+from fleetfix.store import open_reader
+from tests.integration.test_engine_run import ALLOWED, OUTAGE_HOSTS, failing_pack, start_lab
+from tests.integration.test_transport_cli import LabThread
+from tests.integration.test_transport_support import PASSWORD
+
+pytestmark = pytest.mark.integration
+
+C = Condition
+S = HostState
+_FINAL = {"healthy", "recovered", "failed", "needs_hands_on", "skipped"}
+_QUICK = ["--hands-on-after", "2", "--watch-interval", "0.05", "--retry-deadline", "20",
+          "--reboot-timeout", "30", "--connect-timeout", "3"]  # fmt: skip
+
+
+class OutageThread(LabThread):
+    """LabThread's lab, but the crowdstrike-291 outage at 40x (boots take 2-3 s)."""
+
+    def __init__(self, directory: Path) -> None:
+        import asyncio
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="lab", daemon=True)
+        self.thread.start()
+        self.lab: Lab = self.call(start_lab(directory, hosts=OUTAGE_HOSTS))
+
+    def names(self, *conditions: Condition) -> list[str]:
+        return [t.name for t in self.lab.fleet.truths if t.condition in conditions]
+
+    def truth(self, name: str) -> HostTruth:
+        return next(t for t in self.lab.fleet.truths if t.name == name)
+
+
+@pytest.fixture
+def outage(tmp_path: Path) -> Iterator[OutageThread]:
+    running = OutageThread(tmp_path / "lab")
+    yield running
+    running.stop()
+
+
+def environment(lab: Lab, db: Path) -> dict[str, str]:
+    paths = lab.paths()
+    return {
+        **os.environ, "FLEETFIX_USERNAME": files.USERNAME, "FLEETFIX_PASSWORD": PASSWORD,
+        "FLEETFIX_CA_BUNDLE": paths["ca"], "FLEETFIX_KNOWN_HOSTS": paths["known_hosts"],
+        "FLEETFIX_DB": str(db), "FLEETFIX_OPERATOR": "tester",
+        "FLEETFIX_LAB_CONTROL": paths["control"],
+    }  # fmt: skip
+
+
+def command(lab: Lab, *args: str) -> list[str]:
+    inventory = lab.paths()["inventory_csv"]
+    return [sys.executable, "-m", "fleetfix.cli", "run", "-i", inventory, *args]
+
+
+def fleetfix_run(lab: Lab, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command(lab, *args), capture_output=True, text=True, timeout=120,
+                          env=environment(lab, db), check=False)  # fmt: skip
+
+
+def json_events(stdout: str) -> list[dict[str, Any]]:
+    events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    assert events and all(isinstance(e, dict) and "event" in e for e in events)
+    return events
+
+
+def states_in(db: Path, names: list[str]) -> dict[str, HostState]:
+    with open_reader(db) as reader:
+        found = {name: reader.host(name) for name in names}
+    return {name: record.state for name, record in found.items() if record is not None}
+
+
+def test_json_lines_parse_and_a_fixable_fleet_exits_0(outage: OutageThread, tmp_path: Path) -> None:
+    wanted = outage.names(C.HEALTHY, C.AFFECTED_UP)
+    db = tmp_path / "i.db"
+    done = fleetfix_run(outage.lab, db, "--pack", "crowdstrike-291", "--limit", ",".join(wanted),
+                        "--json", *_QUICK)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    events = json_events(done.stdout)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert events[-1]["status"] == "finished"
+    finished = {e["host"]: e["state"] for e in events if e["event"] == "host_done"}
+    assert set(finished) == set(wanted)
+    for name in wanted:
+        healthy = outage.truth(name).condition is C.HEALTHY
+        assert finished[name] == ("healthy" if healthy else "recovered"), name
+
+
+@pytest.mark.slow
+def test_a_host_needing_hands_exits_7_then_a_technician_fixes_it_and_a_rerun_recovers_it(
+    outage: OutageThread, tmp_path: Path
+) -> None:
+    name = outage.names(C.BITLOCKER_RECOVERY)[0]
+    truth = outage.truth(name)
+    db = tmp_path / "i.db"
+    keys_config = outage.lab.paths()["keys_config"]
+    done = fleetfix_run(outage.lab, db, "--pack", "crowdstrike-291", "--limit", name, "--json",
+                        "--config", keys_config, *_QUICK)  # fmt: skip
+    assert done.returncode == EXIT_HOSTS_UNREACHABLE, done.stderr
+    events = json_events(done.stdout)
+    hands_on = [e for e in events if e["event"] == "hands_on"]
+    assert [e["host"] for e in hands_on] == [name]
+    # The technician gets the key IDs from the escrow, never the key itself.
+    shown = {k.strip("{}").casefold() for k in hands_on[0]["key_ids"]}
+    assert truth.recovery_key_ids
+    assert {k.strip("{}").casefold() for k in truth.recovery_key_ids} <= shown
+    key = next(k for k in outage.lab.fleet.recovery_keys() if k.host == name)
+    assert key.recovery_password not in done.stdout + done.stderr
+    assert states_in(db, [name]) == {name: S.NEEDS_HANDS_ON}
+
+    # Hands at the console: type the key (the real CLI, through the lab's control socket).
+    env = environment(outage.lab, db)
+    console = [sys.executable, "-m", "fleetfix.cli", "lab", "console", name]
+    typed = subprocess.run([*console, "enter-key", key.recovery_password], env=env,
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert typed.returncode == 0, typed.stderr
+    assert json.loads(typed.stdout)["unlocked"] is True
+    # In safe mode the technician deletes the bad channel file. The lab's console has no
+    # action for deleting a file, so the test does it to the simulated disk directly.
+    outage.call(_delete_channel_files(outage.lab, name))
+    booted = subprocess.run([*console, "boot", "normal"], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert booted.returncode == 0, booted.stderr
+    deadline = time.monotonic() + 30
+    while not outage.call(_listening(outage.lab, name)):
+        assert time.monotonic() < deadline, "the host did not come back after the console boot"
+        time.sleep(0.1)
+
+    again = fleetfix_run(outage.lab, db, "--pack", "crowdstrike-291", "--limit", name, *_QUICK)
+    assert again.returncode == 0, again.stderr
+    assert states_in(db, [name]) == {name: S.RECOVERED}
+    with open_reader(db) as reader:
+        last = reader.transitions(name)[-1]
+    assert (last.from_state, last.to_state) == (S.NEEDS_HANDS_ON, S.RECOVERED)
+
+
+async def _delete_channel_files(lab: Lab, name: str) -> None:
+    machine = lab.host(name).machine
+    bad = machine.files.glob(CHANNEL_291_PATTERN)
+    assert bad
+    for entry in bad:
+        machine.files.remove(entry.path)
+
+
+async def _listening(lab: Lab, name: str) -> bool:
+    host = lab.host(name)
+    return host.is_listening(Service.WINRM) and host.machine.boot_mode is BootMode.NORMAL
+
+
+def test_failed_hosts_exit_6_and_a_tripped_breaker_exits_8(
+    outage: OutageThread, tmp_path: Path
+) -> None:
+    failing_pack(tmp_path / "packs")
+    wanted = ",".join(outage.names(C.HEALTHY))
+    pack = ["--packs", str(tmp_path / "packs"), "--pack", "always-fails", "--limit", wanted]
+    failed = fleetfix_run(outage.lab, tmp_path / "a.db", *pack, *_QUICK)
+    assert failed.returncode == EXIT_HOSTS_FAILED, failed.stderr
+    assert failed.stdout.count("| failed |") == 2
+    stopped = fleetfix_run(outage.lab, tmp_path / "b.db", *pack, "--max-fail-percent", "0",
+                           "--concurrency", "1", "--json", *_QUICK)  # fmt: skip
+    assert stopped.returncode == EXIT_BREAKER, stopped.stderr
+    events = json_events(stopped.stdout)
+    assert [e["breaker"] for e in events if e["event"] == "breaker_tripped"] == ["failures"]
+    assert events[-1]["status"] == "stopped_by_breaker"
+    assert len([e for e in events if e["event"] == "host_done"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--pack", "no-such-pack"], "no-such-pack"),
+     (["--pack", "crowdstrike-291", "--canary", "ten"], "--canary"),
+     (["--pack", "crowdstrike-291", "--canary", "0%"], "--canary"), ([], "--pack")],
+)  # fmt: skip
+def test_bad_command_lines_exit_2_with_a_clear_message(
+    outage: OutageThread, tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = fleetfix_run(outage.lab, tmp_path / "i.db", *args)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.slow
+def test_sigint_stops_with_130_and_resume_finishes_the_run(
+    outage: OutageThread, tmp_path: Path
+) -> None:
+    db = tmp_path / "i.db"
+    args = ["--pack", "crowdstrike-291", "--json", "--concurrency", "4",
+            "--hands-on-after", "10", *_QUICK[2:]]  # fmt: skip
+    process = subprocess.Popen(command(outage.lab, *args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env=environment(outage.lab, db))  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    try:
+        # Ctrl-C once the first host is done: the run is in the middle of its work.
+        while not any('"event": "host_done"' in line for line in lines):
+            assert time.monotonic() < deadline, "no host finished"
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if ready:
+                line = process.stdout.readline()
+                assert line, process.stderr.read() if process.stderr else ""
+                lines.append(line)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == EXIT_INTERRUPTED, err
+    events = json_events("".join(lines) + out)
+    assert events[-1]["event"] == "run_finished" and events[-1]["status"] == "interrupted"
+    # Hosts being watched when Ctrl-C came are let go unfinished; the others are done.
+    first = {e["host"] for e in events if e["event"] == "host_done" and e["state"] in _FINAL}
+    assert 1 <= len(first) < OUTAGE_HOSTS
+    with open_reader(db) as reader:
+        run = next(r for r in reader.runs() if r.command == "run")
+    assert run.finished_at is None
+
+    resumed = fleetfix_run(outage.lab, db, "--resume", "--json")
+    # Hosts at the console are still waiting for hands: 7, never 0 for this fleet.
+    assert resumed.returncode == EXIT_HOSTS_UNREACHABLE, resumed.stderr
+    later = json_events(resumed.stdout)
+    assert later[0]["event"] == "run_started" and later[0]["resumed"] is True
+    assert later[0]["run_id"] == run.id
+    assert later[-1]["status"] == "finished"
+    assert not first & {e["host"] for e in later if e["event"] == "host_done"}
+    names = [t.name for t in outage.lab.fleet.truths]
+    states = states_in(db, names)
+    for name in names:
+        assert states[name] in ALLOWED[outage.truth(name).condition], (name, states[name])
+    with open_reader(db) as reader:
+        assert next(r for r in reader.runs() if r.id == run.id).finished_at is not None
