@@ -212,15 +212,17 @@ def history(host: str, as_json: bool, directory: Path | None) -> None:
 
 @lab.command()
 @click.argument("host")
-@click.argument("action", type=click.Choice(["enter-key", "boot", "power-on"]))
-@click.argument("argument", required=False, metavar="[KEY|MODE]")
+@click.argument("action", type=click.Choice(["enter-key", "boot", "power-on", "run"]))
+@click.argument("argument", required=False, metavar="[KEY|MODE|COMMAND]")
 @dir_option
 def console(host: str, action: str, argument: str | None, directory: Path | None) -> None:
     """Hands at the console: `enter-key KEY`, `boot normal|safe-minimal|safe-network`,
-    `power-on`."""
+    `power-on`, `run "COMMAND"` (a cmd.exe line at an administrator prompt)."""
     if action == "boot" and argument not in BOOT_MODES:
         raise click.UsageError(f"boot needs a mode: {', '.join(BOOT_MODES)}")
     if action == "enter-key" and not argument:
         raise click.UsageError("enter-key needs the recovery password")
+    if action == "run" and not argument:
+        raise click.UsageError('run needs a command line, e.g. "del C:\\path\\file.sys"')
     message = {"op": "console", "host": host, "action": action, "argument": argument}
     click.echo(json.dumps(_ask(directory, message)))

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the CLI's client side imports this module and must stay lig
     from fleetfix.lab.host import LabHost
 
 _LIMIT = 1 << 20
-CONSOLE_ACTIONS = ("enter-key", "boot", "power-on")
+CONSOLE_ACTIONS = ("enter-key", "boot", "power-on", "run")
 # Console words -> fleetfix.lab.machine.BootMode values.
 BOOT_MODES = {"normal": "normal", "safe-minimal": "safe_minimal", "safe-network": "safe_network"}
 _RECENT_EVENTS = 20
@@ -183,7 +183,8 @@ def command_history(host: LabHost) -> dict[str, Any]:
 
 
 def console_action(host: LabHost, action: str, argument: str | None) -> dict[str, Any]:
-    """Hands at the console: type a recovery key, pick a boot mode, press the power button.
+    """Hands at the console: type a recovery key, pick a boot mode, press the power button,
+    type a command.
     The key is compared and forgotten: it is not echoed back, logged or kept."""
     if action == "enter-key":
         if not argument:
@@ -200,6 +201,16 @@ def console_action(host: LabHost, action: str, argument: str | None) -> dict[str
         return {"mode": str(mode), "state": str(host.state)}
     if action == "power-on":
         return {"powered_on": host.power_on(), "state": str(host.state)}
+    if action == "run":
+        # A technician at an administrator command prompt (e.g. in safe mode, deleting the
+        # channel file by hand): a cmd.exe line, recorded in the history as "console".
+        if not argument:
+            raise LabError('run needs a command line, e.g. "del C:\\...\\file.sys"')
+        if str(host.state) != "up":
+            raise LabError(f"{host.name} is {host.state}: nothing to type at yet")
+        done = host.execute(argument, transport="console", codepage=65001)
+        return {"exit_code": done.exit_code, "stdout": done.stdout.decode("utf-8", "replace"),
+                "stderr": done.stderr.decode("utf-8", "replace")}  # fmt: skip
     raise LabError(f"unknown console action {action!r}; choose one of {CONSOLE_ACTIONS}")
 
 

@@ -4,6 +4,7 @@ key escrow export feeds `fleetfix key lookup` the way a site's pre-incident expo
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import stat
@@ -111,6 +112,22 @@ def test_hands_on_path_from_the_recovery_screen_to_a_booted_host(
             break
         time.sleep(0.2)
     assert (now["state"], now["boot_mode"]) == ("up", "safe_network")
+    # In safe mode the driver is not loaded: the technician deletes the channel file by hand
+    # and restarts; fleetfix then verifies the host over the network and records it.
+    delete = r"del C:\Windows\System32\drivers\CrowdStrike\C-00000291*.sys"
+    deleted = fleetfix("lab", "console", stuck["name"], "run", delete, *lab_dir)
+    assert json.loads(deleted.stdout)["exit_code"] == 0, deleted.stdout + deleted.stderr
+    restarted = fleetfix("lab", "console", stuck["name"], "run", "shutdown /r /t 0", *lab_dir)
+    assert json.loads(restarted.stdout)["exit_code"] == 0, restarted.stdout
+    env = {**os.environ, **outage_lab.env()}
+    verified = subprocess.run(
+        [sys.executable, "-m", "fleetfix.cli", "run", "-i", outage_lab.paths["inventory_csv"],
+         "--pack", "crowdstrike-291", "--limit", stuck["name"], "--db", db,
+         "--watch-interval", "0.1", "--hands-on-after", "30", "--reboot-timeout", "60"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr[-2000:]
+    assert f"{stuck['name']} | recovered" in verified.stdout
     # The key went to the terminal only: the incident database holds its audit, not the key.
     assert key.encode() not in Path(db).read_bytes()
     audit = fleetfix("audit", "verify", "--db", db)
