@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import select
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetfix.lab import files
+from fleetfix.lab.process import LabProcess
 
 _STARTUP_LIMIT = 300.0
 
@@ -56,27 +55,9 @@ def lab_process(
     directory: Path, *, hosts: int, seed: int, time_scale: float, scenario: str = "crowdstrike-291"
 ) -> Iterator[RunningLab]:
     """`fleetfix lab up` in its own process (free ports per host), stopped with SIGTERM."""
-    process = subprocess.Popen(
-        [*fleetfix(), "lab", "up", "--hosts", str(hosts), "--scenario", scenario,
-         "--seed", str(seed), "--time-scale", str(time_scale), "--ssh-port", "0",
-         "--winrm-port", "0", "--winrms-port", "0", "--dir", str(directory)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], _STARTUP_LIMIT)
-    if not ready:
-        process.kill()
-        raise RuntimeError("the lab did not come up")
-    paths = json.loads(process.stdout.readline())
-    try:
-        yield RunningLab(process, directory, paths)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with LabProcess.start(directory, hosts=hosts, seed=seed, time_scale=time_scale,
+                          scenario=scenario) as lab:  # fmt: skip
+        yield RunningLab(lab.process, lab.directory, lab.paths)
 
 
 def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:

@@ -10,16 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import select
 import shutil
-import signal
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -27,44 +20,10 @@ from fleetfix.cli_run import Printer, drive_run, exit_code_for
 from fleetfix.credentials import Credentials, Secret
 from fleetfix.engine import FleetRun, RunPolicy, Share
 from fleetfix.engine.keyids import provider_key_ids
-from fleetfix.errors import FleetfixError
 from fleetfix.inventory import load_inventory
 from fleetfix.keys.config import load_keys_config
+from fleetfix.lab.process import LabProcess
 from fleetfix.store import Store
-
-_LAB_START_LIMIT = 120.0
-
-
-@dataclass
-class LabProcess:
-    process: subprocess.Popen[str]
-    paths: dict[str, Any]
-
-    @classmethod
-    def start(cls, directory: Path, *, hosts: int, seed: int, time_scale: float) -> LabProcess:
-        args = [sys.executable, "-m", "fleetfix.cli", "lab", "up", "--hosts", str(hosts),
-                "--scenario", "crowdstrike-291", "--seed", str(seed),
-                "--time-scale", str(time_scale), "--dir", str(directory / "lab"),
-                "--ssh-port", "0", "--winrm-port", "0", "--winrms-port", "0"]  # fmt: skip
-        log = (directory / "lab.log").open("w", encoding="utf-8")
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], _LAB_START_LIMIT)
-        line = process.stdout.readline() if ready else ""
-        if not line:
-            process.kill()
-            process.wait()
-            raise FleetfixError(f"the lab did not start; see {directory / 'lab.log'}")
-        return cls(process, json.loads(line))
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def _write_report(db_path: Path, report: Path) -> None:
@@ -74,12 +33,6 @@ def _write_report(db_path: Path, report: Path) -> None:
     with open_reader(db_path) as reader:
         built = read_report(reader, tags=(), since=None)
     write_report(render(built, "html"), report, force=True)
-
-
-def _lab_env(path: Path) -> dict[str, str]:
-    from fleetfix.lab.files import read_lab_env
-
-    return read_lab_env(path)
 
 
 @click.command("demo")
@@ -104,9 +57,11 @@ def demo(hosts: int, seed: int, time_scale: float, directory: Path, headless: bo
     directory.mkdir(parents=True)
     db_path = directory / "fleetfix.db"
     click.echo(f"demo: starting {hosts} simulated hosts (crowdstrike-291, seed {seed})", err=True)
-    lab = LabProcess.start(directory, hosts=hosts, seed=seed, time_scale=time_scale)
+    with (directory / "lab.log").open("w", encoding="utf-8") as log:
+        lab = LabProcess.start(directory / "lab", hosts=hosts, seed=seed,
+                               time_scale=time_scale, log=log)  # fmt: skip
     try:
-        env = _lab_env(Path(lab.paths["lab_env"]))
+        env = lab.env()
         options = ConnectOptions(
             credentials=Credentials(env["FLEETFIX_USERNAME"], Secret(env["FLEETFIX_PASSWORD"]),
                                     "lab.env"),

@@ -37,7 +37,6 @@ import base64
 import json
 import os
 import random
-import select
 import signal
 import sqlite3
 import subprocess
@@ -51,6 +50,7 @@ from typing import Any
 import pytest
 
 from fleetfix.lab import files
+from fleetfix.lab.process import LabProcess
 from fleetfix.packs import load_packs
 from fleetfix.transports.script import last_line_json
 
@@ -80,37 +80,11 @@ EXPECTED = {
 PROLOGUE_START = "$ErrorActionPreference = 'Stop'\n$ProgressPreference"
 
 
-@dataclass(frozen=True)
-class LabProcess:
-    process: subprocess.Popen[str]
-    directory: Path
-    paths: dict[str, str]
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[LabProcess]:
-    directory = tmp_path / "lab"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fleetfix.cli", "lab", "up", "--hosts", str(HOSTS),
-         "--scenario", "crowdstrike-291", "--seed", "7", "--time-scale", str(TIME_SCALE),
-         "--ssh-port", "0", "--winrm-port", "0", "--winrms-port", "0", "--dir", str(directory)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], _STARTUP_LIMIT)
-    if not ready:
-        process.kill()
-        raise AssertionError("the lab did not come up")
-    paths = json.loads(process.stdout.readline())
-    try:
-        yield LabProcess(process, directory, paths)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with LabProcess.start(tmp_path / "lab", hosts=HOSTS, seed=7, time_scale=TIME_SCALE,
+                          limit=_STARTUP_LIMIT) as running:  # fmt: skip
+        yield running
 
 
 def fleetfix_argv(*args: str) -> list[str]:

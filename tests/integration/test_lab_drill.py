@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import stat
 import subprocess
 import sys
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_lab_cli import RunningLab, _read_json_line, fleetfix, running_lab
+from fleetfix.lab.process import LabProcess
+from tests.integration.test_lab_cli import RunningLab, fleetfix, running_lab
 
 __all__ = ["running_lab"]  # the fixture, imported so pytest finds it here
 
@@ -60,26 +60,14 @@ def test_key_lookup_finds_a_lab_hosts_key_through_the_lab_keys_config(
 
 
 @pytest.fixture
-def outage_lab(tmp_path: Path) -> Iterator[RunningLab]:
+def outage_lab(tmp_path: Path) -> Iterator[LabProcess]:
     """A crowdstrike-291 lab in its own process, with hosts stuck on the BitLocker screen."""
-    directory = tmp_path / "outage"
-    args = ["up", "--hosts", "20", "--scenario", "crowdstrike-291", "--seed", "7"]
-    args += ["--time-scale", "20", "--dir", str(directory)]
-    args += ["--ssh-port", "0", "--winrm-port", "0", "--winrms-port", "0"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fleetfix.cli", "lab", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        yield RunningLab(process, directory, _read_json_line(process))
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+    with LabProcess.start(tmp_path / "outage", hosts=20, seed=7, time_scale=20) as lab:
+        yield lab
 
 
 def test_hands_on_path_from_the_recovery_screen_to_a_booted_host(
-    outage_lab: RunningLab, tmp_path: Path
+    outage_lab: LabProcess, tmp_path: Path
 ) -> None:
     """The technician reads the key ID off the recovery screen, fleetfix finds the key, the
     technician types it at the console and the host boots: every step a real command."""
