@@ -145,6 +145,7 @@ class FleetfixGroup(click.Group):
         "doctor": "fleetfix.cli_doctor:doctor",
         "demo": "fleetfix.cli_demo:demo",
         "export": "fleetfix.cli_export:export",
+        "tui": "fleetfix.cli_tui:tui",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

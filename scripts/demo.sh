@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up fleetfix in its own virtual environment, then run the demo: a simulated crowdstrike-291
-# outage on loopback (the lab, in its own process), recovered by `fleetfix run`'s engine, and
-# the record it leaves. Leaves no process behind. Options: HOSTS=200 SEED=7 bash scripts/demo.sh
+# outage on loopback (the lab, in its own process), recovered by fleetfix's engine, and the
+# record it leaves. On a terminal the war-room TUI drives the recovery (q quits once you have
+# looked around); without one, progress goes to stderr. Leaves no process behind.
+# Options: HOSTS=200 SEED=7 HEADLESS=1 bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${FLEETFIX_DEMO_VENV:-.venv-demo}"
@@ -16,7 +18,9 @@ export PATH="$PWD/$venv/bin:$PATH"
 
 # Lab time runs 20x faster: a 90 s reboot takes under 5 s. Hosts that never answer go to the
 # hands-on queue after 90 s, with their BitLocker key IDs from the lab's escrow export.
-fleetfix demo --headless --hosts "$hosts" --seed "$seed" --dir "$run_dir" --hands-on-after 90
+headless=()
+if [ -n "${HEADLESS:-}" ]; then headless=(--headless); fi
+fleetfix demo "${headless[@]}" --hosts "$hosts" --seed "$seed" --dir "$run_dir" --hands-on-after 90
 export FLEETFIX_DB="$run_dir/fleetfix.db"
 echo "== the incident database" >&2
 fleetfix status

@@ -24,7 +24,9 @@ from fleetfix.engine.events import (
     Event,
     HostDone,
     Progress,
+    RunContinued,
     RunFinished,
+    RunPaused,
     RunStarted,
     WaveStarted,
 )
@@ -90,7 +92,8 @@ def find_resumable(store: Store, run_id: int | None) -> tuple[int, RunPolicy, Re
 
 class FleetRun:
     """One `fleetfix run`. Iterate `events()` to drive it; `request_stop()` asks it to stop
-    starting hosts (Ctrl-C); cancelling the iteration stops at once (a second Ctrl-C)."""
+    starting hosts (Ctrl-C); cancelling the iteration stops at once (a second Ctrl-C).
+    `pause()` holds back new hosts until `proceed()`, without ending the run."""
 
     def __init__(
         self,
@@ -118,12 +121,57 @@ class FleetRun:
         self.resume = resume
         self.key_ids_for = key_ids_for
         self._stop = asyncio.Event()
+        # Set while hosts may start; cleared by pause(). Hosts in flight never wait on it: a
+        # host half-way through a safe-mode cycle must not be left in safe mode by a pause.
+        self._go = asyncio.Event()
+        self._go.set()
+        self._paused_at: float | None = None
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._done: Counter[str] = Counter()
         self.run_id: int | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._go.is_set()
+
+    def pause(self, *, actor: str | None = None) -> bool:
+        """Start no new host until `proceed()`; False if already paused. Audited."""
+        if self.paused:
+            return False
+        who = actor or self.actor
+        self._go.clear()
+        self._paused_at = time.monotonic()
+        self.store.audit("run.paused", actor=who, details={"run_id": self.run_id})
+        self._queue.put_nowait(RunPaused(actor=who))
+        return True
+
+    def proceed(self, *, actor: str | None = None) -> bool:
+        """Let new hosts start again after `pause()`; False if not paused. Audited."""
+        if not self.paused:
+            return False
+        who = actor or self.actor
+        paused_for = time.monotonic() - (self._paused_at or time.monotonic())
+        self._go.set()
+        self._paused_at = None
+        details = {"run_id": self.run_id, "paused_seconds": round(paused_for, 1)}
+        self.store.audit("run.continued", actor=who, details=details)
+        self._queue.put_nowait(RunContinued(actor=who, paused_for=paused_for))
+        return True
+
+    async def _may_start(self) -> bool:
+        """Wait out a pause; False when the run was stopped meanwhile (or before)."""
+        while not self._go.is_set() and not self._stop.is_set():
+            waiters = {asyncio.ensure_future(self._go.wait()),
+                       asyncio.ensure_future(self._stop.wait())}  # fmt: skip
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        return not self._stop.is_set()
 
     async def events(self) -> AsyncIterator[Event]:
         driver = asyncio.ensure_future(self._drive())
@@ -233,7 +281,7 @@ class FleetRun:
         tasks: list[asyncio.Task[None]] = []
         for host in wave:
             await slots.acquire()
-            if context.stop.is_set():
+            if not await self._may_start():
                 slots.release()
                 break
             freed = asyncio.Event()

@@ -131,6 +131,21 @@ class BreakerTripped(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunPaused(Event):
+    """An operator paused the run: no new host starts; hosts in flight go on."""
+
+    kind: ClassVar[str] = "run_paused"
+    actor: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContinued(Event):
+    kind: ClassVar[str] = "run_continued"
+    actor: str
+    paused_for: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Progress(Event):
     kind: ClassVar[str] = "progress"
     counts: Mapping[str, int]

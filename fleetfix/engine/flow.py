@@ -30,6 +30,8 @@ from fleetfix.transports import errors
 from fleetfix.transports.runner import status_of
 
 S = HostState
+#: The audit event that hands a host to a technician, with the instructions and key IDs.
+HANDS_ON_EVENT = "host.hands_on"
 NOT_TOUCHED = frozenset({S.RECOVERED, S.SKIPPED})
 # States from which a host that now verifies clean counts as recovered rather than healthy.
 _BEING_FIXED = frozenset({S.REMEDIATING, S.AWAITING_REBOOT, S.NEEDS_HANDS_ON, S.FAILED})
@@ -212,6 +214,12 @@ class HostFlow:
         if note:
             steps.append(f"({note})")
         instructions = " ".join(steps)
+        # On the record before the state moves: a TUI following this run from the store shows
+        # the technician these words and IDs (never a key) as soon as the host joins the queue.
+        details = {"run_id": self.context.run_id, "why": why, "instructions": instructions,
+                   "key_ids": key_ids}  # fmt: skip
+        self.context.store.audit(HANDS_ON_EVENT, actor=self.context.actor, host=self.host.name,
+                                 details=details)  # fmt: skip
         self.context.move(self.host, S.NEEDS_HANDS_ON, why)
         self.context.emit(HandsOn(host=self.host.name, instructions=instructions,
                                   key_ids=tuple(key_ids)))  # fmt: skip

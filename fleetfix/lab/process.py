@@ -12,9 +12,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from fleetfix.errors import LabError
+
+if TYPE_CHECKING:
+    from fleetfix.transports.base import ConnectOptions
 
 START_LIMIT = 300.0  # seconds: thousands of hosts on a busy 2-core box
 
@@ -50,6 +53,19 @@ class LabProcess:
         from fleetfix.lab.files import read_lab_env
 
         return read_lab_env(Path(self.paths["lab_env"]))
+
+    def connect_options(self) -> ConnectOptions:
+        """How a client reaches every host: the lab's credentials, its CA and known_hosts."""
+        from fleetfix.credentials import Credentials, Secret
+        from fleetfix.transports.base import ConnectOptions, Security
+
+        env = self.env()
+        secret = Secret(env["FLEETFIX_PASSWORD"])
+        return ConnectOptions(
+            credentials=Credentials(env["FLEETFIX_USERNAME"], secret, "lab.env"),
+            security=Security(ca_file=Path(self.paths["ca"]),
+                              known_hosts=Path(self.paths["known_hosts"])),
+        )  # fmt: skip
 
     def truth(self) -> dict[str, Any]:
         found: dict[str, Any] = json.loads(Path(self.paths["truth"]).read_text(encoding="utf-8"))

@@ -6,11 +6,11 @@ sysadmin who wrote a pack at 4 a.m. can fix it without reading Python.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,11 +88,16 @@ class _Table:
 def builtin_packs_dir() -> Path:
     """The packs shipped with fleetfix: `fleetfix.remediations` when installed, else the
     repository's `remediations/` (an editable install does not map that folder)."""
+    # `fleetfix.remediations` holds no Python, so it is a namespace package: its location comes
+    # from the import spec (`resources.files` gives a MultiplexedPath whose str() is no path).
     try:
-        found = Path(str(resources.files("fleetfix.remediations")))
+        spec = importlib.util.find_spec("fleetfix.remediations")
     except ModuleNotFoundError:
-        found = Path(__file__).resolve().parents[2] / "remediations"
-    return found
+        spec = None
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        if (found := Path(location)).is_dir():
+            return found
+    return Path(__file__).resolve().parents[2] / "remediations"
 
 
 def load_pack(folder: Path, *, builtin: bool = False) -> Pack:

@@ -1,15 +1,23 @@
-"""`fleetfix demo --headless`: the whole incident on a small simulated fleet, ending with every
-host in a final state and no process left behind."""
+"""`fleetfix demo`, headless and on a terminal: the whole incident on a small simulated fleet,
+ending with every host in a final state and no process left behind."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from fleetfix.engine import FINAL_STATES
+from fleetfix.errors import FleetfixError
 from fleetfix.store import open_reader
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -44,6 +52,68 @@ def test_headless_demo_recovers_the_fleet_and_leaves_nothing_running(tmp_path: P
         hosts = reader.hosts()
         assert len(hosts) == 12
         assert {h.state for h in hosts} <= FINAL_STATES
+        assert reader.verify_audit().ok
+    assert _processes_mentioning(str(directory)) == []
+    assert not (directory / "lab" / "control.sock").exists()
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    """Read a terminal's output until it closes: a full pty would block the TUI's writes."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the other side closed
+            return
+        if not chunk:
+            return
+        into.extend(chunk)
+
+
+def _run_finished(db: Path) -> bool:
+    if not db.exists():
+        return False
+    try:
+        with open_reader(db) as reader:
+            runs = [r for r in reader.runs() if r.command == "run"]
+    except FleetfixError:  # not created yet
+        return False
+    return bool(runs) and all(r.finished_at is not None for r in runs)
+
+
+def test_demo_on_a_terminal_drives_the_run_in_the_tui_and_quits_cleanly(tmp_path: Path) -> None:
+    directory = tmp_path / "demo"
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 110, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "110", "LINES": "30"}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "fleetfix.cli", "demo", "--hosts", "12", "--hands-on-after", "5",
+         "--time-scale", "50", "--dir", str(directory)],
+        stdin=follower, stdout=follower, stderr=follower, env=env, start_new_session=True,
+    )  # fmt: skip
+    os.close(follower)
+    screen = bytearray()
+    drainer = threading.Thread(target=_drain, args=(leader, screen), daemon=True)
+    drainer.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not _run_finished(directory / "fleetfix.db"):
+            assert demo.poll() is None, bytes(screen[-3000:]).decode(errors="replace")
+            assert time.monotonic() < deadline, "the run in the TUI did not finish"
+            time.sleep(0.5)
+        time.sleep(1.0)  # the dashboard draws the finished run
+        os.write(leader, b"q")  # no run going: quits without asking
+        assert demo.wait(timeout=60) == 0, bytes(screen[-3000:]).decode(errors="replace")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        drainer.join(timeout=5)
+        os.close(leader)
+    shown = bytes(screen).decode(errors="replace")
+    assert "Hands-on" in shown and "recovered" in shown  # the dashboard, not headless lines
+    assert f"report {directory / 'report.html'}" in shown
+    with open_reader(directory / "fleetfix.db") as reader:
+        assert {h.state for h in reader.hosts()} <= FINAL_STATES
         assert reader.verify_audit().ok
     assert _processes_mentioning(str(directory)) == []
     assert not (directory / "lab" / "control.sock").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import venv
@@ -57,3 +58,14 @@ def test_wheel_installs_into_a_fresh_venv_and_reports_its_version(
         cwd=tmp_path,
     )
     assert completed.stdout.strip() == f"fleetfix, version {fleetfix.__version__}"
+    # The packs are data under a namespace package: found from the installed wheel, not the repo.
+    listed = subprocess.run(
+        [str(env_dir / "bin" / "fleetfix"), "packs", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert {pack["id"] for pack in json.loads(listed.stdout)} >= {"crowdstrike-291"}
+    assert all(str(env_dir) in pack["folder"] for pack in json.loads(listed.stdout))

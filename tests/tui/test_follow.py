@@ -1,0 +1,75 @@
+"""Opened on a database another writer is filling, the TUI follows it from the store alone."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from fleetfix.cli_tui import tui
+from fleetfix.models import HostState
+from fleetfix.store import Store
+from tests.conftest_store import TickingClock
+from tests.tui.incident import NOW, build_incident
+from tests.tui.ui import FleetfixApp, HostTable
+
+S = HostState
+
+
+async def test_changes_written_by_another_store_reach_the_screen(tmp_path: Path) -> None:
+    incident = build_incident(tmp_path / "incident.db")
+    app = FleetfixApp(incident, actor="alice", clock=lambda: NOW, poll_seconds=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.model.counts[S.RECOVERED] == 2
+        with Store.open(incident, clock=TickingClock()) as writer:  # a headless run's writer
+            writer.transition("VNA02", S.REMEDIATING, reason="removing files", actor="engine")
+            writer.transition("VNA02", S.RECOVERED, reason="verified", actor="engine")
+            for _ in range(40):
+                await asyncio.sleep(0.05)
+                if app.model.counts[S.RECOVERED] == 3:
+                    break
+            assert app.model.counts[S.RECOVERED] == 3
+            assert "recovered 3/7" in str(app.query_one("#title").render())
+            assert app.recoveries  # the rate chart got the new recovery
+            await pilot.press("slash", *"state:remediating")
+            assert app.query_one(HostTable).visible_names() == []
+            writer.transition("VNA01", S.REMEDIATING, reason="safe mode", actor="engine")
+            for _ in range(40):
+                await asyncio.sleep(0.05)
+                if app.query_one(HostTable).visible_names():
+                    break
+            assert app.query_one(HostTable).visible_names() == ["VNA01"]
+        # Following never opened a write connection of its own.
+        assert app._store is None
+
+
+def test_tui_command_refuses_a_missing_database(tmp_path: Path) -> None:
+    result = CliRunner().invoke(tui, ["--db", str(tmp_path / "typo.db")])
+    assert result.exit_code != 0
+    assert "no incident database" in str(result.exception or "") + result.output
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_importing_the_tui_command_loads_no_textual() -> None:
+    probe = "import sys, fleetfix.cli_tui; print(any(m.startswith('textual') for m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=60)  # fmt: skip
+    assert done.stdout.strip() == "False"
+
+
+async def test_an_open_host_detail_follows_that_hosts_changes(tmp_path: Path) -> None:
+    incident = build_incident(tmp_path / "incident.db")
+    app = FleetfixApp(incident, actor="alice", clock=lambda: NOW, poll_seconds=0.05)
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.open_detail("VNA01")
+        await pilot.pause()
+        with Store.open(incident, clock=TickingClock()) as writer:
+            writer.transition("VNA01", S.REMEDIATING, reason="safe mode cycle", actor="engine")
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            if "boot_loop -> remediating" in str(app.screen.query_one("#detail").render()):
+                break
+        assert "engine: safe mode cycle" in str(app.screen.query_one("#detail").render())
