@@ -44,7 +44,8 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
     EXIT_ERROR: "an error fleetfix could not classify further (the message says what)",
-    EXIT_USAGE: "bad command line (unknown option, missing argument)",
+    EXIT_USAGE: "bad command line or configuration (unknown option, missing argument, a bad "
+    "fleetfix.toml, no incident database where --db points)",
     EXIT_INVENTORY: "the inventory file was rejected; nothing was imported",
     EXIT_AUDIT: "the audit log's hash chain does not verify (tampering or corruption)",
     EXIT_STORE: "the incident database could not be opened or written",
@@ -354,38 +355,32 @@ def config_group() -> None:
     """fleetfix.toml: where settings come from."""
 
 
-@config_group.command("show")
+@config_group.command("show", context_settings={"ignore_unknown_options": True})
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.argument("command_line", nargs=-1, type=click.UNPROCESSED, metavar="[COMMAND [OPTIONS]]")
 @click.pass_context
-def config_show(ctx: click.Context, as_json: bool) -> None:
-    """The settings file in use, its sections, and FLEETFIX_* variables (secrets masked).
-    Flags beat variables, variables beat the file, the file beats built-in defaults."""
-    from fleetfix.config import Config, environment_settings, masked
+def config_show(ctx: click.Context, as_json: bool, command_line: tuple[str, ...]) -> None:
+    """Each setting in effect, its value and where it comes from (secrets masked).
+
+    Flags beat FLEETFIX_* variables, variables beat fleetfix.toml, the file beats built-in
+    defaults. With COMMAND (and its OPTIONS), every option of that command as it would run:
+    `fleetfix config show run --db x.db`."""
+    from fleetfix.config import Config, effective_settings, file_origin, settings_lines
 
     root = ctx.find_root()
+    assert isinstance(root.command, click.Group)  # the fleetfix group
     config = root.meta.get("fleetfix.config") or Config(None)
-    sections = {
-        name: {key: masked(key, value) for key, value in values.items()}
-        for name, values in sorted(config.sections.items())
-        if values
-    }
-    environment = environment_settings()
-    shown: dict[str, object] = {
-        "file": None if config.path is None else str(config.path),
-        "sections": sections,
-        "environment": environment,
-    }
+    origin = file_origin(config, root.get_parameter_source("config_file"))
+    settings = effective_settings(root.command, root, config, origin=origin,
+                                  command_line=command_line)  # fmt: skip
     if as_json:
-        _echo_json(shown)
+        _echo_json({"file": None if config.path is None else str(config.path),
+                    "settings": [setting.as_dict() for setting in settings]})  # fmt: skip
         return
-    click.echo(f"# settings file: {shown['file'] or 'none found'}")
-    for name, values in sections.items():
-        click.echo(f"[{name}]")
-        for key, value in values.items():
-            click.echo(f"{key} = {json.dumps(value, default=str)}")
-    click.echo("# environment (overrides the file)")
-    for key, value in environment.items():
-        click.echo(f"{key}={value}")
+    for line in settings_lines(settings):
+        click.echo(line)
+    if not command_line:
+        _diag("every option of one command: fleetfix config show COMMAND [OPTIONS]")
 
 
 @main.command("completion")

@@ -22,6 +22,7 @@ import click
 from fleetfix.cli_run import Printer, drive_run, exit_code_for
 from fleetfix.engine import FleetRun, RunPolicy, Share
 from fleetfix.engine.keyids import provider_key_ids
+from fleetfix.errors import ConfigError
 from fleetfix.inventory import load_inventory
 from fleetfix.keys.config import KeysConfig, load_keys_config
 from fleetfix.lab.process import LabProcess
@@ -42,6 +43,24 @@ def _write_report(db_path: Path, report: Path) -> None:
     with open_reader(db_path) as reader:
         built = read_report(reader, tags=(), since=None)
     write_report(render(built, "html"), report, force=True)
+
+
+#: Written into the demo's folder, so a later demo may replace that folder and nothing else.
+DEMO_MARK = ".fleetfix-demo"
+
+
+def _fresh_folder(directory: Path) -> None:
+    """An empty `directory`, replacing an earlier demo's; any other folder is refused."""
+    if directory.exists():
+        if not directory.is_dir():
+            raise ConfigError(f"--dir {directory}: exists and is not a folder")
+        if any(directory.iterdir()) and not (directory / DEMO_MARK).is_file():
+            raise ConfigError(f"--dir {directory}: the folder is not empty and was not made by "
+                              "fleetfix demo; choose another folder or empty it")  # fmt: skip
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / DEMO_MARK).write_text("made by fleetfix demo; replaced by the next one\n",
+                                       encoding="utf-8")  # fmt: skip
 
 
 def _on_terminal() -> bool:
@@ -113,9 +132,7 @@ def demo(hosts: int, seed: int, time_scale: float, directory: Path, headless: bo
     from fleetfix.packs import load_packs
 
     tui = not (headless or as_json) and _on_terminal()
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    _fresh_folder(directory)
     db_path = directory / "fleetfix.db"
     click.echo(f"demo: starting {hosts} simulated hosts (crowdstrike-291, seed {seed})", err=True)
     with (directory / "lab.log").open("w", encoding="utf-8") as log:

@@ -26,6 +26,24 @@ def spread_sample(hosts: Sequence[Host], size: int) -> list[Host]:
     return [hosts[int(i * step)] for i in range(size)]
 
 
+# Doctor only reads: it never opens the incident database, so the shared options that exist
+# for the audit log (--db, --operator) are left out and --insecure says what it does here.
+_NOT_FOR_DOCTOR = frozenset({"db_path", "operator"})
+_DOCTOR_HELP = {
+    "insecure": "Do not verify certificates or host keys: the tls check then only warns.",
+    "auth": "WinRM/PSRP authentication; with kerberos, clock skew over 5 min fails.",
+}
+
+
+def _read_only(command: click.Command) -> click.Command:
+    command.params = [p for p in command.params if p.name not in _NOT_FOR_DOCTOR]
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name in _DOCTOR_HELP:
+            param.help = _DOCTOR_HELP[param.name]
+    return command
+
+
+@_read_only
 @click.command("doctor")
 @transport_options
 @click.option("--sample", default=10, show_default=True, type=click.IntRange(min=0),
@@ -34,7 +52,7 @@ def doctor(sample: int, **params: Any) -> None:
     """Check a sample of hosts: name, ports, TLS, logon, clock. Read-only; nothing is recorded."""
     from fleetfix.doctor import Verdict, diagnose_sample
 
-    command = prepare(params)
+    command = prepare({**params, "operator": None})  # no actor: nothing is recorded
     hosts = spread_sample(command.hosts, sample)
     checks = asyncio.run(diagnose_sample(hosts, command.options_for(),
                                          concurrency=command.run.concurrency,

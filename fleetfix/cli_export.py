@@ -51,7 +51,8 @@ def _since(text: str | None, *, local: bool) -> datetime | None:
     "--since",
     default=None,
     metavar="TIME",
-    help="List only events (timeline, actions, key reads) from TIME on; counts stay current.",
+    help="List only events (timeline, actions, key reads) from TIME on; the timeline opens "
+    "with the counts at TIME, the summary's counts stay current.",
 )
 @click.option("--local-time", is_flag=True, help="Show times in this machine's zone, not UTC.")
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")

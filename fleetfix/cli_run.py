@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -24,7 +26,7 @@ from fleetfix.cli import (
     EXIT_HOSTS_UNREACHABLE,
     EXIT_INTERRUPTED,
 )
-from fleetfix.cli_transport import FleetCommand, prepare, transport_options
+from fleetfix.cli_transport import FleetCommand, prepare, select_hosts, transport_options
 from fleetfix.engine import FINAL_STATES, FleetRun, Resume, RunPolicy, Share, find_resumable
 from fleetfix.engine.events import (
     BreakerTripped,
@@ -184,7 +186,9 @@ def _policy(params: dict[str, Any], command: FleetCommand) -> RunPolicy:
         canary=_share(params["canary"], "--canary"),
         wave_size=_share(params["wave_size"], "--wave-size"),
         max_fail_percent=params["max_fail_percent"], priority_tag=params["priority_tag"],
-        dry_run=params["dry_run"], rule=TimestampRule(params["rule_name"]),
+        dry_run=params["dry_run"], recheck_healthy=params["recheck_healthy"],
+        limit=params["limit"],
+        rule=TimestampRule(params["rule_name"]),
         connect_timeout=command.run.connect_timeout, probe_timeout=command.run.timeout,
         retry_deadline=params["retry_deadline"], watch_interval=params["watch_interval"],
         hands_on_after=params["hands_on_after"], reboot_timeout=params["reboot_timeout"],
@@ -209,6 +213,8 @@ def _policy(params: dict[str, Any], command: FleetCommand) -> RunPolicy:
     help="Tag that orders hosts: KEY (values ascending) or KEY=V1,V2 (those first).",
 )
 @click.option("--dry-run", is_flag=True, help="Probe and detect only; print what would happen.")
+@click.option("--recheck-healthy", is_flag=True,
+              help="Probe hosts already found healthy again (default: not touched).")  # fmt: skip
 @click.option("--resume", "resume_id", is_flag=False, flag_value="latest", default=None,
               metavar="[RUN_ID]", help="Continue a stopped run (default: the latest).")  # fmt: skip
 @click.option("--rule", "rule_name", default=str(DEFAULT_RULE), show_default=True,
@@ -266,6 +272,11 @@ def run(**params: Any) -> None:
         if params["resume_id"] is not None:
             wanted = None if params["resume_id"] == "latest" else _run_id(params["resume_id"])
             _, policy, resume = find_resumable(store, wanted)
+            if params["limit"] is None and policy.limit:
+                # The stopped run's own hosts, not the whole inventory.
+                command = dataclasses.replace(
+                    command, hosts=select_hosts(command.inventory, policy.limit)
+                )
         else:
             policy = _policy(params, command)
         if command.security.insecure:
@@ -282,7 +293,12 @@ def run(**params: Any) -> None:
             finished = asyncio.run(drive_run(fleet, printer))
         except (asyncio.CancelledError, KeyboardInterrupt):
             _err("stopped at once; `fleetfix run --resume` verifies what was in flight")
-            raise SystemExit(EXIT_INTERRUPTED) from None
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Worker threads may still be blocked in a remote command until its deadline, and
+            # the interpreter would join them on exit. Every state change and intent is
+            # already committed (WAL), so ending the process here loses nothing.
+            os._exit(EXIT_INTERRUPTED)
         states = dict(printer.states)
         for record in store_hosts(store, command):
             states.setdefault(record[0], record[1])

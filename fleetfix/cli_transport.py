@@ -7,6 +7,7 @@ stderr. Every run is recorded in the audit log, and so is `--insecure`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fnmatch
 import getpass
 import json
@@ -20,6 +21,8 @@ import click
 
 from fleetfix import credentials as creds
 from fleetfix.cli import EXIT_HOSTS_FAILED, EXIT_HOSTS_UNREACHABLE
+from fleetfix.credentials import Credentials
+from fleetfix.errors import ConfigError
 from fleetfix.logsafety import pin_third_party_loggers
 from fleetfix.models import Host, Transport
 from fleetfix.transports.base import ConnectOptions, Security, WinrmAuth
@@ -106,23 +109,44 @@ def _actor(operator: str | None) -> str:
         return "unknown"
 
 
+def host_auth(host: Host, default: WinrmAuth) -> WinrmAuth:
+    """The host's `auth=` tag (an Ansible inventory's ansible_winrm_transport, or a CSV
+    column), else `default` (`--auth`). A value fleetfix does not know is a ConfigError."""
+    value = host.tag_value("auth")
+    if not value:
+        return default
+    try:
+        return WinrmAuth(value.strip().lower())
+    except ValueError:
+        known = ", ".join(str(a) for a in WinrmAuth)
+        raise ConfigError(f"host {host.name}: auth={value[:20]!r} is not one of {known}") from None
+
+
 def options_for_hosts(
     hosts: Sequence[Host], base: ConnectOptions, *, env: Mapping[str, str] | None = None
 ) -> Callable[[Host], ConnectOptions]:
     """A host tagged `credential=NAME` logs on with that named credential
-    (FLEETFIX_CRED_NAME_USERNAME / _PASSWORD, or the keyring's `fleetfix:NAME`)."""
-    named: dict[str, ConnectOptions] = {}
+    (FLEETFIX_CRED_NAME_USERNAME / _PASSWORD, or the keyring's `fleetfix:NAME`); a host
+    tagged `auth=NAME` authenticates that way instead of `--auth`."""
+    named: dict[str, Credentials] = {}
     for host in hosts:
+        host_auth(host, base.auth)  # a bad auth= tag fails before any host is touched
         reference = host.tag_value("credential")
         if reference and reference not in named:
-            found = creds.resolve(reference=reference, env=env, interactive=False)
-            named[reference] = ConnectOptions(
-                credentials=found, security=base.security, auth=base.auth,
-                connect_timeout=base.connect_timeout,
-            )  # fmt: skip
+            named[reference] = creds.resolve(reference=reference, env=env, interactive=False)
+    shaped: dict[tuple[str, WinrmAuth], ConnectOptions] = {}
 
     def options_for(host: Host) -> ConnectOptions:
-        return named.get(host.tag_value("credential") or "", base)
+        reference = host.tag_value("credential") or ""
+        auth = host_auth(host, base.auth)
+        if reference not in named and auth is base.auth:
+            return base
+        key = (reference, auth)
+        if key not in shaped:
+            shaped[key] = dataclasses.replace(
+                base, credentials=named.get(reference, base.credentials), auth=auth
+            )
+        return shaped[key]
 
     return options_for
 

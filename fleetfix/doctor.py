@@ -3,8 +3,10 @@ way fleetfix will reach them, and say what to fix when they cannot.
 
 Per host, in order, each check saying ok, warn or fail and what to do:
 name resolution, the WinRM/SSH ports, the HTTPS certificate against the CA fleetfix will
-trust, logging on with the run's credentials, and the host's clock (Kerberos refuses tickets
-beyond five minutes of skew; NTLM does not care, so skew is a warning).
+trust (for every HTTPS transport the host may be reached over: WinRM and PSRP share the
+listener), logging on with the run's credentials, and the host's clock: Kerberos refuses
+logons beyond five minutes of skew, so with `--auth kerberos` that is a failure; NTLM does not
+care, so otherwise it is a warning.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from datetime import UTC, datetime
 
 from fleetfix.models import Host, Transport
 from fleetfix.transports import errors
-from fleetfix.transports.base import ConnectOptions
+from fleetfix.transports.base import ConnectOptions, WinrmAuth
 from fleetfix.transports.ports import port_for
 from fleetfix.transports.selection import AUTO_ORDER, open_session, port_open
 
 KERBEROS_SKEW_SECONDS = 300
+_HTTPS = (Transport.WINRM_HTTPS, Transport.PSRP_HTTPS)
 CLOCK_SCRIPT = "[DateTime]::UtcNow.ToString('o')"
 
 
@@ -62,9 +65,9 @@ async def diagnose_host(
     if ports.verdict is Verdict.FAIL:
         return checks + [Check(host.name, n, Verdict.SKIPPED, "no port answers")
                          for n in ("tls", "logon", "clock")]  # fmt: skip
-    kinds = _kinds(host)
-    if Transport.WINRM_HTTPS in kinds:
-        checks.append(await _tls(host, options))
+    https = next((kind for kind in _kinds(host) if kind in _HTTPS), None)
+    if https is not None:
+        checks.append(await _tls(host, options, https))
     checks += await _logon_and_clock(host, options, executor=executor, timeout=timeout)
     return checks
 
@@ -100,8 +103,8 @@ async def _ports(host: Host) -> Check:
     return Check(host.name, "ports", Verdict.OK, detail)
 
 
-async def _tls(host: Host, options: ConnectOptions) -> Check:
-    port = port_for(host, Transport.WINRM_HTTPS)
+async def _tls(host: Host, options: ConnectOptions, kind: Transport) -> Check:
+    port = port_for(host, kind)  # WinRM and PSRP over HTTPS share the one listener
     if options.security.insecure:
         return Check(host.name, "tls", Verdict.WARN, "--insecure: certificate not checked",
                      "give the issuing CA with --ca-file instead of --insecure")  # fmt: skip
@@ -153,10 +156,11 @@ async def _logon_and_clock(
         with contextlib.suppress(errors.TransportError):
             await session.close()
     logon = Check(host.name, "logon", Verdict.OK, f"logged on over {session.transport}")
-    return [logon, _clock(host, result.stdout, midpoint=(asked + answered) / 2)]
+    kerberos = options.auth is WinrmAuth.KERBEROS
+    return [logon, _clock(host, result.stdout, midpoint=(asked + answered) / 2, kerberos=kerberos)]
 
 
-def _clock(host: Host, stdout: str, *, midpoint: float) -> Check:
+def _clock(host: Host, stdout: str, *, midpoint: float, kerberos: bool) -> Check:
     try:
         remote = datetime.fromisoformat(stdout.strip().splitlines()[-1].strip())
     except (ValueError, IndexError):
@@ -165,6 +169,12 @@ def _clock(host: Host, stdout: str, *, midpoint: float) -> Check:
         remote = remote.replace(tzinfo=UTC)
     skew = remote.timestamp() - midpoint
     text = f"host clock {_span(abs(skew))} {'ahead' if skew > 0 else 'behind'}"
+    if abs(skew) > KERBEROS_SKEW_SECONDS and kerberos:
+        # The run logs on with Kerberos: WinRM refuses its tickets, and a host this far off
+        # cannot get its own from a domain controller either, whatever the transport.
+        return Check(host.name, "clock", Verdict.FAIL, text,
+                     "Kerberos refuses logons beyond 5 min of skew: fix the host's time source "
+                     "(w32tm /resync) before the run")  # fmt: skip
     if abs(skew) > KERBEROS_SKEW_SECONDS:
         return Check(host.name, "clock", Verdict.WARN, text,
                      "Kerberos refuses more than 5 min of skew: fix the host's time source "

@@ -41,6 +41,8 @@ class RunContext:
     # run continues from. Empty for a fresh run.
     earlier: Mapping[str, tuple[ActionRecord, ...]] = field(default_factory=dict)
     windows_caught: int = 0
+    # Set when the run is cancelled (a second Ctrl-C): nothing waits for remote cleanup.
+    stopping_now: bool = False
     # Key IDs per host from the configured key providers, for hands-on instructions.
     key_ids_for: KeyIdFinder | None = None
 
@@ -124,6 +126,11 @@ class Link:
 
     async def drop(self) -> None:
         session, self._session = self._session, None
-        if session is not None:
-            with contextlib.suppress(errors.TransportError):
-                await session.close()
+        if session is None:
+            return
+        if self._context.stopping_now:
+            # Stopping at once: closing would wait for the command the worker is blocked in.
+            # The remote shell ends with the host's idle timeout; resume verifies the host.
+            return
+        with contextlib.suppress(errors.TransportError):
+            await session.close()

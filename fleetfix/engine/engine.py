@@ -218,6 +218,7 @@ class FleetRun:
         started = time.monotonic()
         ticker = asyncio.ensure_future(self._tick(len(hosts), started))
         tasks: list[asyncio.Task[None]] = []
+        cancelled = False
         try:
             for number, wave in enumerate(waves, start=1):
                 if context.stop.is_set():
@@ -227,12 +228,20 @@ class FleetRun:
                 self._queue.put_nowait(WaveStarted(wave=number, hosts=len(wave), canary=canary))
                 tasks += await self._wave(context, wave)
             await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            cancelled = context.stopping_now = True
+            raise
         finally:
             ticker.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+            if cancelled:
+                # Stop at once (a second Ctrl-C): a worker blocked in a remote command is not
+                # waited for; its intent is committed and a resumed run verifies the host.
+                executor.shutdown(wait=False, cancel_futures=True)
+            else:
+                await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
         status = self._finish(context, run_id)
         finished = RunFinished(
             run_id=run_id, status=status, counts=dict(self._done),
@@ -306,6 +315,7 @@ class FleetRun:
             release()
 
     async def _tick(self, total: int, started: float) -> None:
+        names = {host.name.casefold() for host in self.hosts}
         while True:
             await asyncio.sleep(_PROGRESS_EVERY)
             done = sum(self._done.values())
@@ -313,6 +323,9 @@ class FleetRun:
             rate = done / elapsed * 60
             eta = (total - done) / (rate / 60) if rate > 0 else None
             with open_reader(self.store.path) as reader:
-                counts = {str(k): v for k, v in reader.state_counts().counts.items() if v}
+                records = reader.hosts()
+            # This run's hosts only: a --limit or resumed run shares the database with others.
+            ours = Counter(h.state for h in records if h.name.casefold() in names)
+            counts = {str(state): n for state, n in ours.items()}
             self._queue.put_nowait(Progress(counts=counts, done=done, total=total,
                                             rate_per_minute=rate, eta_seconds=eta))  # fmt: skip

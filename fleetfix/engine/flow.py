@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
+from fleetfix.engine import handover
 from fleetfix.engine.context import Link, RunContext
 from fleetfix.engine.events import BreakerTripped, HandsOn, Planned, WindowCaught
 from fleetfix.engine.packrun import PackResult, PackRunner, pack_parameters
@@ -30,6 +31,8 @@ from fleetfix.transports import errors
 from fleetfix.transports.runner import status_of
 
 S = HostState
+# bitlocker-protectors' parameters that the key providers fill in per host.
+ESCROWED, PROVIDED = "EscrowedKeyIds", "KeyProviderConfigured"
 #: The audit event that hands a host to a technician, with the instructions and key IDs.
 HANDS_ON_EVENT = "host.hands_on"
 NOT_TOUCHED = frozenset({S.RECOVERED, S.SKIPPED})
@@ -60,6 +63,9 @@ class HostFlow:
         current = self.state
         if current in NOT_TOUCHED:
             return current, f"{current} already: not touched"
+        if current is S.HEALTHY and not self.context.policy.recheck_healthy:
+            return current, "healthy already: not touched (--recheck-healthy probes it again)"
+        self.params = await self.escrow_params(self.pack, self.params)
         try:
             earlier = self.context.earlier.get(self.host.name.casefold())
             if earlier:
@@ -135,7 +141,9 @@ class HostFlow:
             escalation = self.context.packs[result.escalate_to]
             self.context.move(self.host, S.REMEDIATING,
                               f"{result.reason}: escalated to {escalation.id}")  # fmt: skip
-            params = pack_parameters(escalation, self.context.policy.params)
+            params = await self.escrow_params(
+                escalation, pack_parameters(escalation, self.context.policy.params)
+            )
             return await self.finish(await self.runner.whole(escalation, params), escalated=True)
         if result.hands_on:
             return await self.hands_on(result.reason)
@@ -193,6 +201,20 @@ class HostFlow:
             return await self.watch()
         return await self.remediate()
 
+    async def escrow_params(self, pack: Pack, params: Mapping[str, object]) -> Mapping[str, object]:
+        """For a pack that asks which key protectors are escrowed (bitlocker-protectors), the
+        IDs the configured key providers hold for this host, unless the operator passed them.
+        KeyProviderConfigured only when every provider answered: a provider that is down must
+        not make its keys look unescrowed."""
+        wanted = pack.parameter(ESCROWED) is not None and pack.parameter(PROVIDED) is not None
+        given = {ESCROWED, PROVIDED} & set(self.context.policy.params)
+        finder = self.context.key_ids_for
+        if not wanted or given or finder is None:
+            return params
+        loop = asyncio.get_running_loop()
+        found, note = await loop.run_in_executor(None, finder, self.host.name)
+        return {**params, ESCROWED: list(found), PROVIDED: note is None}
+
     # --- endings -------------------------------------------------------------------------
 
     async def hands_on(self, why: str) -> tuple[HostState, str]:
@@ -202,28 +224,26 @@ class HostFlow:
         if self.context.key_ids_for is not None:
             found, note = await loop.run_in_executor(None, self.context.key_ids_for, self.host.name)
             key_ids += [i for i in found if i not in key_ids]
-        steps = [
-            f"{self.host.name}: {why}.",
-            "At the console: if the BitLocker recovery screen shows, read its key ID and run "
-            "`fleetfix key lookup --key-id <ID> --reason <ticket>`.",
-            "Boot to Safe Mode (WinRE > Troubleshoot > Advanced options > Startup Settings > 4), "
-            "delete C:\\Windows\\System32\\drivers\\CrowdStrike\\C-00000291*.sys, restart.",
-            f"Then `fleetfix run -i <inventory> --pack {self.pack.id} --limit {self.host.name}` "
-            "verifies it.",
-        ]
-        if note:
-            steps.append(f"({note})")
-        instructions = " ".join(steps)
+        left = await loop.run_in_executor(None, self.left_in)
+        instructions = handover.instructions(self.host.name, why, pack_id=self.pack.id,
+                                             left=left, note=note)  # fmt: skip
         # On the record before the state moves: a TUI following this run from the store shows
         # the technician these words and IDs (never a key) as soon as the host joins the queue.
         details = {"run_id": self.context.run_id, "why": why, "instructions": instructions,
-                   "key_ids": key_ids}  # fmt: skip
+                   "key_ids": key_ids, "left_in": left}  # fmt: skip
         self.context.store.audit(HANDS_ON_EVENT, actor=self.context.actor, host=self.host.name,
                                  details=details)  # fmt: skip
         self.context.move(self.host, S.NEEDS_HANDS_ON, why)
         self.context.emit(HandsOn(host=self.host.name, instructions=instructions,
                                   key_ids=tuple(key_ids)))  # fmt: skip
         return self.state, why
+
+    def left_in(self) -> list[str]:
+        """What this run's steps left changed on the host (safe boot, BitLocker suspended)."""
+        with open_reader(self.context.store.path) as reader:
+            mine = [a for a in reader.actions(run_id=self.context.run_id)
+                    if a.host.casefold() == self.host.name.casefold()]  # fmt: skip
+        return handover.left_in(mine)
 
     def known_key_ids(self) -> tuple[str, ...]:
         """Recovery-password protector IDs from the host's latest facts (IDs, never keys)."""

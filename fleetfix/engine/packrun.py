@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from fleetfix.engine.attempts import run_recorded
 from fleetfix.engine.context import Link, RunContext
-from fleetfix.engine.reboot import BootState, restart, wait_for_boot
+from fleetfix.engine.reboot import BootState, current_boot, restart, wait_for_boot
 from fleetfix.models import Host
 from fleetfix.packs import (
     Action,
@@ -25,6 +25,8 @@ from fleetfix.packs import (
     read_report,
 )
 from fleetfix.packs.model import Step
+from fleetfix.probe.facts import ProbeOutputError, parse_facts
+from fleetfix.store import open_reader
 from fleetfix.transports import errors
 
 # Windows restarts at once and drops the connection; that drop is the expected answer.
@@ -139,6 +141,10 @@ class PackRunner:
     ) -> PackResult:
         assert step.script is not None
         repeatable = step.idempotent or not step.destructive
+        if step.reboots:
+            # The boot before the script restarts the host: the wait after it must see a
+            # newer one, not the old boot still answering while Windows shuts down.
+            self.boot_before = await current_boot(self.context, self.link) or self.known_boot()
         attempted = await run_recorded(
             self.context, self.link, self.host, step=name, script=step.script, params=params,
             destructive=step.destructive, repeatable=repeatable, retries=step.retries,
@@ -175,8 +181,22 @@ class PackRunner:
 
     async def reboot(self, name: str) -> PackResult:
         ok, detail, before = await restart(self.context, self.link, self.host, name)
-        self.boot_before = before
+        # Gone before it said its boot time: the probe's is the one a new boot must beat.
+        self.boot_before = before or self.known_boot()
         return PackResult(ok, f"{name}: {detail}", hands_on=not ok)
+
+    def known_boot(self) -> BootState | None:
+        """The boot time and mode of the host's latest recorded facts, if any."""
+        with open_reader(self.context.store.path) as reader:
+            history = reader.facts(self.host.name)
+        for record in reversed(history):
+            try:
+                facts = parse_facts(record.facts)
+            except ProbeOutputError:
+                continue
+            if facts.last_boot is not None:
+                return BootState(facts.last_boot, str(facts.safe_mode))
+        return None
 
     async def wait_for_boot(self, name: str, *, safe: bool, timeout: float) -> PackResult:
         ok, detail = await wait_for_boot(

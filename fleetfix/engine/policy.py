@@ -63,6 +63,11 @@ class RunPolicy:
     max_fail_percent: float | None = None
     priority_tag: str = "criticality"
     dry_run: bool = False
+    # Hosts an earlier probe or run found healthy are left alone unless this asks again
+    # (a second bad update, or a pack meant for healthy hosts such as restart-service).
+    recheck_healthy: bool = False
+    # The --limit the run was started with, so `--resume` continues the same hosts.
+    limit: str | None = None
     rule: TimestampRule = DEFAULT_RULE
     connect_timeout: float = 15.0
     probe_timeout: float = 60.0

@@ -163,7 +163,9 @@ async def wait_for_boot(
                                           detail=detail))  # fmt: skip
                 context.move(host, HostState.REMEDIATING, f"{name}: {detail}")
                 return True, detail
-            break
+            if before is not None and before.last_boot is not None:
+                break  # a new boot in the wrong mode: waiting longer will not change it
+            # Unknown boot before: this may still be the old boot, shutting down. Keep waiting.
         await asyncio.sleep(context.policy.watch_interval)
     if seen is not None:
         detail = f"came back in {seen.mode} mode, not {wanted}"

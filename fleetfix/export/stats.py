@@ -84,15 +84,30 @@ def group_stats(
 def timeline(
     transitions: Sequence[TransitionRecord], *, since: datetime | None
 ) -> tuple[TimelineSample, ...]:
-    """Recovered and still-affected hosts after each moment anything changed."""
+    """Recovered and still-affected hosts after each moment anything changed. From `since`
+    on, the timeline opens with the counts in effect at `since`, not at the next change."""
     changes = _counts_after_each_time(transitions)
+    if since is not None:
+        changes = _from(changes, since)
     if len(changes) > MAX_TIMELINE_SAMPLES:
         changes = _even_grid(changes, MAX_TIMELINE_SAMPLES)
     return tuple(
         TimelineSample(at=at, recovered=recovered, still_affected=affected)
         for at, recovered, affected in changes
-        if since is None or at >= since
     )
+
+
+def _from(
+    changes: list[tuple[datetime, int, int]], since: datetime
+) -> list[tuple[datetime, int, int]]:
+    """The changes from `since` on, after a sample at `since` with the counts then (those of
+    the last change before it; none before it: nothing was counted yet)."""
+    before = [change for change in changes if change[0] < since]
+    later = [change for change in changes if change[0] >= since]
+    if later and later[0][0] == since:
+        return later  # a change at `since` itself already says what held then
+    _, recovered, affected = before[-1] if before else (since, 0, 0)
+    return [(since, recovered, affected), *later]
 
 
 def _counts_after_each_time(

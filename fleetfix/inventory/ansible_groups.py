@@ -40,8 +40,20 @@ _CONNECTION_VARS = frozenset(
         "ansible_connection",
         "ansible_winrm_scheme",
         "ansible_psrp_protocol",
+        "ansible_winrm_transport",
+        "ansible_psrp_auth",
     }
 )
+# Ansible's WinRM/PSRP authentication names -> fleetfix's (`--auth`); kept as an `auth=` tag,
+# which fleetfix reads per host the way it reads `credential=`.
+_AUTH_NAMES = {
+    "ntlm": "ntlm",
+    "negotiate": "negotiate",
+    "kerberos": "kerberos",
+    "basic": "basic",
+    "plaintext": "basic",  # pywinrm's old name for Basic
+    "credssp": "credssp",
+}
 _SSH_CONNECTIONS = frozenset({"ssh", "paramiko", "paramiko_ssh"})
 
 
@@ -199,10 +211,17 @@ class _Resolver:
         transport = ansible_transport(merged)
         if not isinstance(transport, Transport):  # Transport is a StrEnum: test for it, not str
             return Rejection(host.line, f"host {shown(host.name)}: {transport}")
-        tags = tuple(groups) + tuple(
-            key_value_tag(key, value)
-            for key, value in sorted(merged.items())
-            if key not in _CONNECTION_VARS and value is not None
+        auth = ansible_auth(merged)
+        if auth is not None and not auth.startswith("auth="):
+            return Rejection(host.line, f"host {shown(host.name)}: {auth}")
+        tags = (
+            tuple(groups)
+            + tuple(
+                key_value_tag(key, value)
+                for key, value in sorted(merged.items())
+                if key not in _CONNECTION_VARS and value is not None
+            )
+            + ((auth,) if auth else ())
         )
         return Entry(
             line=host.line,
@@ -284,6 +303,25 @@ def ansible_transport(variables: dict[str, str | None]) -> Transport | str:
         f"ansible_connection={connection[:40]!r} is not a connection fleetfix can use; "
         "use winrm, psrp or ssh (or remove it to let fleetfix probe)"
     )
+
+
+def ansible_auth(variables: dict[str, str | None]) -> str | None:
+    """`auth=NAME` for the host's ansible_winrm_transport / ansible_psrp_auth, None when it
+    names none, or a message when it names something fleetfix cannot do."""
+    connection = (variables.get("ansible_connection") or "").strip().lower()
+    variable = "ansible_psrp_auth" if connection.endswith("psrp") else "ansible_winrm_transport"
+    value = variables.get(variable) or variables.get("ansible_winrm_transport")
+    if not value or not value.strip():
+        return None
+    # Ansible takes a comma-separated list and tries it in order; fleetfix uses the first.
+    first = value.split(",")[0].strip().lower()
+    if first in _AUTH_NAMES:
+        return f"auth={_AUTH_NAMES[first]}"
+    if first == "certificate":
+        return (f"{variable}=certificate: client-certificate logons are not supported; "
+                "use ntlm, kerberos or negotiate")  # fmt: skip
+    known = ", ".join(sorted(_AUTH_NAMES))
+    return f"{variable}={first[:20]!r} is not an authentication fleetfix knows ({known})"
 
 
 def _by_scheme(scheme: str, http: Transport, https: Transport, variable: str) -> Transport | str:

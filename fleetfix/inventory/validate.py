@@ -121,6 +121,10 @@ def check_entry(entry: Entry) -> Checked:
     transport = parse_transport(entry.transport)
     if not isinstance(transport, Transport):  # Transport is a StrEnum: test for it, not str
         return _refuse(entry, f"host {shown(name)}: {transport}")
+    if name_ip is None:
+        # `ws01.` (DNS's rooted form) is the computer `ws01`: stored under one name, so a
+        # later export without the dot updates the same host instead of adding a second.
+        name = name.rstrip(".")
     host = Host(name=name, address=address, port=port, transport=transport, tags=entry.tags)
     return Checked(host=host, rejection=None, warnings=_netbios_warning(entry, name, name_ip))
 

@@ -203,11 +203,11 @@ class GraphProvider:
                 f"graph: cannot reach {urlsplit(url).netloc} ({type(exc).__name__})"
             ) from None
         if response.status_code not in expect:
-            raise _graph_error(response, what=what)
+            raise _graph_error(response, what=what, tenant=self._config.tenant)
         return response
 
 
-def _graph_error(response: requests.Response, *, what: str) -> KeyProviderError:
+def _graph_error(response: requests.Response, *, what: str, tenant: str) -> KeyProviderError:
     try:
         error = response.json().get("error", {})
     except ValueError:
@@ -224,7 +224,12 @@ def _graph_error(response: requests.Response, *, what: str) -> KeyProviderError:
     if response.status_code == 403:
         return KeyProviderError(f"graph: permission denied reading {what} ({detail}); {_GRANT}")
     if response.status_code == 404:
-        return KeyProviderError(f"graph: {what} not found in Entra ID ({detail})")
+        return KeyProviderError(
+            f"graph: {what} not found in Entra ID ({detail}); check the device name (Entra's "
+            "display name, the short host name), that the device is Entra joined or registered "
+            "(a device only in on-premises AD keeps its keys there: use [keys.ad]), and that "
+            f'the tenant ("{tenant}" in [keys.graph]) is the one the device is in'
+        )
     if response.status_code == 401:
         return KeyProviderError(
             f"graph: the access token was refused ({detail}); check tenant and client_id"

@@ -57,12 +57,13 @@ def _reachability(host: Host) -> _Reachability:
 
 
 def _dedupe(hosts: Sequence[Host]) -> tuple[dict[str, Host], int]:
-    """Last row wins when an inventory names a host twice, as CMDB exports often do."""
+    """The first row wins when a caller names a host twice: the inventory validator's rule
+    (`--skip-invalid` keeps what the file meant first), so both paths agree."""
     by_key: dict[str, Host] = {}
     for host in hosts:
         if not host.name.strip():
             raise StoreError("an inventory host has an empty name; nothing was imported")
-        by_key[fold(host.name)] = host
+        by_key.setdefault(fold(host.name), host)
     return by_key, len(hosts) - len(by_key)
 
 

@@ -37,6 +37,9 @@ function Test-BadFile {
 function Get-BadFiles {
     $found = @()
     foreach ($file in @(Get-ChildItem -LiteralPath $Params.Folder -Filter $Params.Pattern -File)) {
+        # -Filter also matches 8.3 short names (*.sys finds driver.sys_old): the long name
+        # must match the pattern too.
+        if ($file.Name -notlike [string]$Params.Pattern) { continue }
         if ((Test-BadFile $file)) { $found += $file }
     }
     return $found
@@ -60,6 +63,12 @@ if ($mode -eq 'delete') {
         $null -eq (Get-ItemProperty -Path (Get-DriverKey)).Start) {
     # Without the current value there is nothing to record, hence nothing safe to change.
     $problems += 'driver_not_found'
+} elseif ($mode -eq 'disable-driver') {
+    # Only a boot- or system-start driver (Start 0 or 1) loads before the host can be reached;
+    # disabling any other service would break it for nothing. Start 4 is already disabled
+    # (by this pack if a value is recorded): nothing to change.
+    $current = [int](Get-ItemProperty -Path (Get-DriverKey)).Start
+    if ($current -ne 0 -and $current -ne 1 -and $current -ne 4) { $problems += 'not_boot_start' }
 }
 
 $result = [ordered]@{ ok = $false; changed = $false; mode = $mode; reason = 'unsafe_parameters' }
@@ -77,8 +86,9 @@ if ($problems.Count -eq 0 -and $mode -eq 'delete') {
     $left = @(Get-BadFiles | ForEach-Object { $_.Name })
     $result.ok = ($left.Count -eq 0)
     $result.changed = ($deleted.Count -gt 0)
+    # Access denied is reported, not escalated: safe-mode-cycle's inner fix is crowdstrike-291,
+    # not this pack, and its verify would call a host fixed with this vendor's file still there.
     $result.reason = $(if ($denied.Count -gt 0) { 'access_denied' } elseif ($result.ok) { 'no bad file left' } else { 'bad_files_left' })
-    $result.escalate = ($denied.Count -gt 0)
     $result.deleted = $deleted
     $result.errors = $denied
     $result.remaining = $left
@@ -93,14 +103,17 @@ if ($problems.Count -eq 0 -and $mode -eq 'delete') {
             if ($start -ne 4) {
                 # Record first: a host that dies between the two writes can still be restored.
                 if (-not (Test-Path -Path $recordKey)) { New-Item -Path $recordKey -Force | Out-Null }
-                Set-ItemProperty -Path $recordKey -Name $name -Value $start
-                Set-ItemProperty -Path $key -Name 'Start' -Value 4
+                New-ItemProperty -Path $recordKey -Name $name -Value $start -PropertyType DWord -Force | Out-Null
+                Set-ItemProperty -Path $key -Name 'Start' -Value 4 -Type DWord
                 $result.changed = $true
+                $result.previous_start = $start
+            } else {
+                # Already disabled: by this pack when a value is recorded, else by someone else.
+                $result.previous_start = $(if ($recorded) { [int]$recorded.$name } else { $null })
             }
-            $result.previous_start = $(if ($recorded) { [int]$recorded.$name } else { $start })
         } elseif ($recorded) {
             $previous = [int]$recorded.$name
-            Set-ItemProperty -Path $key -Name 'Start' -Value $previous
+            Set-ItemProperty -Path $key -Name 'Start' -Value $previous -Type DWord
             Remove-ItemProperty -Path $recordKey -Name $name
             $result.changed = $true
             $result.restored_start = $previous

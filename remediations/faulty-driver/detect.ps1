@@ -40,6 +40,9 @@ function Test-BadFile {
 function Get-BadFiles {
     $found = @()
     foreach ($file in @(Get-ChildItem -LiteralPath $Params.Folder -Filter $Params.Pattern -File)) {
+        # -Filter also matches 8.3 short names (*.sys finds driver.sys_old): the long name
+        # must match the pattern too.
+        if ($file.Name -notlike [string]$Params.Pattern) { continue }
         if ((Test-BadFile $file)) { $found += $file }
     }
     return $found
@@ -63,6 +66,12 @@ if ($mode -eq 'delete') {
         $null -eq (Get-ItemProperty -Path (Get-DriverKey)).Start) {
     # Without the current value there is nothing to record, hence nothing safe to change.
     $problems += 'driver_not_found'
+} elseif ($mode -eq 'disable-driver') {
+    # Only a boot- or system-start driver (Start 0 or 1) loads before the host can be reached;
+    # disabling any other service would break it for nothing. Start 4 is already disabled
+    # (by this pack if a value is recorded): nothing to change.
+    $current = [int](Get-ItemProperty -Path (Get-DriverKey)).Start
+    if ($current -ne 0 -and $current -ne 1 -and $current -ne 4) { $problems += 'not_boot_start' }
 }
 
 $needed = $false

@@ -27,38 +27,65 @@ function Stop-StuckService {
     return 'process_ended'
 }
 
+function Get-Status {
+    param([string]$name)
+    $service = Get-Service -Name $name -ErrorAction SilentlyContinue
+    if ($service) { return [string]$service.Status }
+    return 'missing'
+}
+
 $outcomes = @()
 $failed = @()
 foreach ($name in @($Params.Services)) {
-    $entry = [ordered]@{ name = [string]$name; actions = @(); status = 'missing' }
+    $entry = [ordered]@{ name = [string]$name; actions = @(); status = 'missing'; dependents = @() }
+    $dependents = @()
     try {
         $service = Get-Service -Name $name
         $dependents = @($service.DependentServices | Where-Object { [string]$_.Status -eq 'Running' } |
-            ForEach-Object { $_.Name })
-        if ([string]$service.Status -eq 'StopPending') {
+            ForEach-Object { [string]$_.Name })
+        # Dependants first: ending a process under a running dependant leaves it bound to a
+        # service that is gone. They are started again once the service runs.
+        foreach ($dependent in $dependents) {
+            Stop-Service -Name $dependent -Force
+            $entry.actions += "stopped_dependent:$dependent"
+        }
+        $status = Get-Status $name
+        if ($status -eq 'StopPending') {
             $entry.actions += (Stop-StuckService $name)
-        } elseif ([string]$service.Status -ne 'Stopped') {
+        } elseif ($status -ne 'Stopped') {
             try {
                 Stop-Service -Name $name -Force
                 $entry.actions += 'stopped'
             } catch {
-                if ([string](Get-Service -Name $name).Status -ne 'StopPending') { throw }
+                if ((Get-Status $name) -ne 'StopPending') { throw }
                 $entry.actions += (Stop-StuckService $name)
             }
         }
+        if ($entry.actions -contains 'shared_process') {
+            throw "$name is StopPending in a process other services share: left alone"
+        }
+        # An ended process is gone at once, but the service control manager reports Stopped
+        # only once it notices; Start-Service on a service still in StopPending fails.
+        if (-not (Wait-Status $name 'Stopped' $timeout)) {
+            throw "$name did not reach Stopped within $timeout s (it is $(Get-Status $name))"
+        }
+        if ($entry.actions[-1] -eq 'process_ended') { $entry.actions += 'stopped' }
         Start-Service -Name $name
         $entry.actions += 'started'
-        foreach ($dependent in $dependents) {
-            Start-Service -Name $dependent
-            $entry.actions += "started_dependent:$dependent"
+        # EnumDependentServices lists dependants in reverse start order: start them backwards.
+        for ($i = $dependents.Count - 1; $i -ge 0; $i--) {
+            Start-Service -Name $dependents[$i]
+            $entry.actions += "started_dependent:$($dependents[$i])"
         }
         if (-not (Wait-Status $name 'Running' $timeout)) { $failed += [string]$name }
     } catch {
         $entry.error = $_.Exception.Message
         $failed += [string]$name
     }
-    $current = Get-Service -Name $name -ErrorAction SilentlyContinue
-    if ($current) { $entry.status = [string]$current.Status }
+    $entry.status = Get-Status $name
+    foreach ($dependent in $dependents) {
+        $entry.dependents += [pscustomobject]@{ name = $dependent; status = (Get-Status $dependent) }
+    }
     $outcomes += [pscustomobject]$entry
 }
 

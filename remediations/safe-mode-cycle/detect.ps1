@@ -1,9 +1,33 @@
 # safe-mode-cycle detect: exit 1 while the host is in safe mode or has safe boot set, or while
 # a bad channel 291 file is present (the reason to run the cycle). Read-only.
+# Parameters: $Params.Rule ('strict' or 'advisory', as for crowdstrike-291).
 
 $ErrorActionPreference = 'Stop'
 $folder = "$env:SystemRoot\System32\drivers\CrowdStrike"
 $badHeader = 'AAAAAAAA01002301'
+$rule = 'strict'
+if ($Params -and $Params.Rule) { $rule = [string]$Params.Rule }
+
+# The same rule as crowdstrike-291 (its Test-BadTime), so a file the inner fix keeps on
+# purpose is not reported as left over.
+function Test-BadTime {
+    param([datetime]$stamp)
+    # strict: CrowdStrike's script, good only after 2024-07-19 06:27 UTC (epoch 1721370420).
+    # advisory: bad from 04:09 UTC up to, not including, 05:27 UTC.
+    $utc = $stamp.ToUniversalTime()
+    if ($rule -eq 'advisory') {
+        $from = [datetimeoffset]::FromUnixTimeSeconds(1721362140).UtcDateTime
+        $until = [datetimeoffset]::FromUnixTimeSeconds(1721366820).UtcDateTime
+        return ($utc -ge $from -and $utc -lt $until)
+    }
+    return ($utc -le [datetimeoffset]::FromUnixTimeSeconds(1721370420).UtcDateTime)
+}
+
+function Get-Header {
+    param([string]$path)
+    $bytes = @(Get-Content -LiteralPath $path -Encoding Byte -TotalCount 8)
+    return (($bytes | ForEach-Object { ([int]$_).ToString('X2') }) -join '')
+}
 
 # SafeBoot\Option exists only while Windows runs in safe mode (1 minimal, 2 network).
 $inSafeMode = Test-Path -Path 'HKLM:\SYSTEM\CurrentControlSet\Control\SafeBoot\Option'
@@ -12,9 +36,11 @@ $safeBootSet = $bcd -match '(?m)^safeboot\s'
 $bad = @()
 if (Test-Path -LiteralPath $folder) {
     foreach ($file in @(Get-ChildItem -LiteralPath $folder -Filter 'C-00000291*.sys' -File)) {
-        $bytes = @(Get-Content -LiteralPath $file.FullName -Encoding Byte -TotalCount 8)
-        $hex = ($bytes | ForEach-Object { ([int]$_).ToString('X2') }) -join ''
-        if ($hex -eq $badHeader) { $bad += $file.Name }
+        # -Filter also matches 8.3 short names: the long name must match too.
+        if ($file.Name -notlike 'C-00000291*.sys') { continue }
+        if ((Test-BadTime $file.LastWriteTimeUtc) -and (Get-Header $file.FullName) -eq $badHeader) {
+            $bad += $file.Name
+        }
     }
 }
 
@@ -23,6 +49,7 @@ $result = [pscustomobject]@{
     compliant = $compliant
     in_safe_mode = $inSafeMode
     safeboot_set = $safeBootSet
+    rule = $rule
     bad_files = $bad
 }
 $result | ConvertTo-Json -Compress -Depth 5

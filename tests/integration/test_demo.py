@@ -117,3 +117,27 @@ def test_demo_on_a_terminal_drives_the_run_in_the_tui_and_quits_cleanly(tmp_path
         assert reader.verify_audit().ok
     assert _processes_mentioning(str(directory)) == []
     assert not (directory / "lab" / "control.sock").exists()
+
+
+def test_demo_refuses_a_folder_it_did_not_make_and_keeps_its_files(tmp_path: Path) -> None:
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "incident.txt").write_text("do not delete", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "fleetfix.cli", "demo", "--headless", "--dir", str(precious)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "was not made by fleetfix demo" in done.stderr
+    assert (precious / "incident.txt").read_text(encoding="utf-8") == "do not delete"
+
+
+def test_an_earlier_demos_folder_is_replaced(tmp_path: Path) -> None:
+    from fleetfix.cli_demo import DEMO_MARK, _fresh_folder
+
+    folder = tmp_path / "demo-run"
+    _fresh_folder(folder)
+    assert (folder / DEMO_MARK).is_file()
+    (folder / "fleetfix.db").write_text("the last demo's database", encoding="utf-8")
+    _fresh_folder(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [DEMO_MARK]

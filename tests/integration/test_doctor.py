@@ -4,6 +4,7 @@ sees, and every failure says what to fix."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from fleetfix.lab import files
 from fleetfix.lab.fleet import Lab
 from fleetfix.lab.tls import LabCA
 from fleetfix.models import Host, Transport
-from fleetfix.transports.base import Security
+from fleetfix.transports.base import Security, WinrmAuth
 from fleetfix.transports.ports import port_for
 from fleetfix.transports.selection import port_open
 from tests.integration.test_transport_support import (
@@ -109,3 +110,52 @@ async def test_doctor_command_exits_6_when_a_check_fails(lab: Lab) -> None:
     # service-outage hosts are all up: the only warnings are the lab's 2024 clocks.
     assert not failed
     assert {line["check"] for line in lines if line["verdict"] == "warn"} == {"clock"}
+
+
+async def test_clock_skew_fails_when_the_run_logs_on_with_kerberos(lab: Lab) -> None:
+    # SSH logs on with the password whatever --auth says, so the lab's clock can be read; the
+    # lab's 2024 clocks are far beyond the five minutes Kerberos allows.
+    host = inventory_host(lab, up_host(lab).name, Transport.SSH)
+    kerberos = dataclasses.replace(options(lab), auth=WinrmAuth.KERBEROS)
+    checks = _by_check(
+        await diagnose_sample([host], lambda _h: kerberos, concurrency=1, timeout=10), host.name
+    )
+    assert checks["logon"].verdict is Verdict.OK
+    clock = checks["clock"]
+    assert clock.verdict is Verdict.FAIL and "behind" in clock.detail
+    assert "Kerberos refuses logons" in clock.fix and "w32tm" in clock.fix
+
+
+async def test_tls_is_checked_for_psrp_over_https_too(lab: Lab, tmp_path: Path) -> None:
+    host = inventory_host(lab, up_host(lab).name, Transport.PSRP_HTTPS)
+    trusted = _by_check(
+        await diagnose_sample([host], lambda _h: options(lab), concurrency=1, timeout=10),
+        host.name,
+    )
+    assert trusted["tls"].verdict is Verdict.OK and "certificate trusted" in trusted["tls"].detail
+    assert trusted["logon"].detail == "logged on over psrp-https"
+    other_ca = LabCA.create(tmp_path / "other-ca")
+    untrusted = options(lab, security=Security(ca_file=other_ca.ca_path))
+    checks = _by_check(
+        await diagnose_sample([host], lambda _h: untrusted, concurrency=1, timeout=10), host.name
+    )
+    assert checks["tls"].verdict is Verdict.FAIL and "--ca-file" in checks["tls"].fix
+
+
+async def test_doctor_records_nothing_and_its_options_say_so(lab: Lab, tmp_path: Path) -> None:
+    shown = " ".join(CliRunner().invoke(doctor, ["--help"]).stdout.split())
+    assert "audit" not in shown and "--db" not in shown and "--operator" not in shown
+    assert "the tls check then only warns" in shown
+    refused = CliRunner().invoke(doctor, ["-i", lab.paths()["inventory_csv"], "--db", "x.db"])
+    assert refused.exit_code == 2 and "--db" in refused.stderr
+    db = tmp_path / "incident.db"
+    paths = lab.paths()
+    env = {
+        "FLEETFIX_USERNAME": files.USERNAME, "FLEETFIX_PASSWORD": PASSWORD,
+        "FLEETFIX_CA_BUNDLE": paths["ca"], "FLEETFIX_DB": str(db),
+    }  # fmt: skip
+    args = ["-i", paths["inventory_csv"], "--sample", "1", "--insecure", "--json"]
+    done = await asyncio.to_thread(CliRunner(env=env).invoke, doctor, args)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["verdict"] for line in lines if line["check"] == "tls"] == ["warn"]
+    assert not db.exists()

@@ -27,7 +27,15 @@ from fleetfix.lab.machine import BootMode
 from fleetfix.lab.truth import Condition, HostTruth
 from fleetfix.models import HostState
 from fleetfix.store import open_reader
-from tests.integration.test_engine_run import ALLOWED, OUTAGE_HOSTS, failing_pack, start_lab
+from tests.integration.test_engine_run import (
+    ALLOWED,
+    NEEDS_FIX,
+    OUTAGE_HOSTS,
+    failing_pack,
+    runs_of,
+    start_lab,
+    write_pack,
+)
 from tests.integration.test_transport_cli import LabThread
 from tests.integration.test_transport_support import PASSWORD
 
@@ -262,3 +270,74 @@ def test_sigint_stops_with_130_and_resume_finishes_the_run(
         assert states[name] in ALLOWED[outage.truth(name).condition], (name, states[name])
     with open_reader(db) as reader:
         assert next(r for r in reader.runs() if r.id == run.id).finished_at is not None
+
+
+# A step that takes 600 lab seconds (15 s at the outage lab's 40x): Ctrl-C twice must not
+# wait for it.
+SLOW_STEP = """
+    # Test pack step: a long remote command, the kind a second Ctrl-C must not wait for.
+    Start-Sleep -Seconds 600
+    [pscustomobject]@{ ok = $true; reason = 'slept'; changed = $false } | ConvertTo-Json -Compress
+    exit 0
+"""
+COMPLIANT = """
+    # Test pack detect/verify: compliant.
+    [pscustomobject]@{ compliant = $true; ok = $true; reason = 'fine' } | ConvertTo-Json -Compress
+    exit 0
+"""
+
+
+@pytest.mark.slow
+def test_second_sigint_stops_at_once_and_resume_verifies_the_open_intent(
+    outage: OutageThread, tmp_path: Path
+) -> None:
+    packs = tmp_path / "packs"
+    write_pack(packs, "slow-step",
+               steps=[{"name": "sleep", "script": "sleep.ps1", "destructive": True,
+                       "idempotent": False, "reboots": False, "timeout": 900}],
+               scripts={"detect.ps1": NEEDS_FIX, "sleep.ps1": SLOW_STEP,
+                        "verify.ps1": COMPLIANT})  # fmt: skip
+    host = outage.names(C.AFFECTED_UP)[0]
+    db = tmp_path / "i.db"
+    args = ["--pack", "slow-step", "--packs", str(packs), "--limit", host, "--json",
+            *_QUICK]  # fmt: skip
+    process = subprocess.Popen(command(outage.lab, *args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env=environment(outage.lab, db))  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    try:
+        while not any('"event": "step_started"' in line for line in lines):
+            assert time.monotonic() < deadline, "the slow step never started"
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if ready:
+                line = process.stdout.readline()
+                assert line, process.stderr.read() if process.stderr else ""
+                lines.append(line)
+        time.sleep(0.5)  # the command is on the host
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        pressed = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        took = time.monotonic() - pressed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == EXIT_INTERRUPTED, err
+    assert "stopped at once" in err and "Traceback" not in err
+    assert took < 5.0, f"the second Ctrl-C took {took:.1f} s (the step runs 15 s)"
+    with open_reader(db) as reader:
+        (open_intent,) = [a for a in reader.actions() if a.outcome_at is None]
+    assert (open_intent.host, open_intent.step) == (host, "slow-step/sleep")
+
+    resumed = fleetfix_run(outage.lab, db, "--resume", "--json", "--packs", str(packs))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with open_reader(db) as reader:
+        assert all(a.outcome_at is not None for a in reader.actions())
+        record = reader.host(host)
+    assert record is not None and record.state is S.RECOVERED
+    # Not run blindly again: one sleep reached the host, the resume verified instead.
+    assert runs_of(outage.lab.host(host), SLOW_STEP) == 1

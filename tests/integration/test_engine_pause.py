@@ -7,7 +7,14 @@ import asyncio
 from pathlib import Path
 
 from fleetfix.engine import FleetRun, RunPolicy
-from fleetfix.engine.events import Event, HostDone, RunContinued, RunFinished, RunPaused
+from fleetfix.engine.events import (
+    Event,
+    HostDone,
+    Progress,
+    RunContinued,
+    RunFinished,
+    RunPaused,
+)
 from fleetfix.lab.fleet import Lab
 from fleetfix.models import Host
 from fleetfix.packs import load_packs
@@ -54,6 +61,8 @@ async def test_no_host_starts_while_paused_and_the_run_finishes_once_continued(
     events: list[Event] = []
     quiet: list[tuple[set[str], set[str]]] = []
     with open_store(tmp_path / "i.db", hosts) as store:
+        # A host of the incident that this run does not target: progress must not count it.
+        store.import_hosts([Host("OTHER-01", address="127.0.0.99")], source="cmdb", actor="t")
         run = one_at_a_time(service_lab, store, hosts)
 
         async def hold_then_continue() -> None:
@@ -79,6 +88,9 @@ async def test_no_host_starts_while_paused_and_the_run_finishes_once_continued(
     assert len(before) < len(hosts)  # the pause held some hosts back
     assert done(events) == {h.name for h in hosts}  # ... and continuing ran them all
     assert next(e for e in events if isinstance(e, RunFinished)).status == "finished"
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress, "a second of pause gives at least one progress tick"
+    assert all(sum(e.counts.values()) == len(hosts) for e in progress), progress
     kinds = [type(e) for e in events if isinstance(e, RunPaused | RunContinued)]
     assert kinds == [RunPaused, RunContinued]
     assert [(r.actor, r.details["run_id"]) for r in paused] == [("alice", run.run_id)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import re
 import textwrap
 from collections import Counter
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from fleetfix.engine import FleetRun, RunPolicy
+from fleetfix.engine import FleetRun, RunPolicy, Share
 from fleetfix.engine.events import (
     BreakerTripped,
     Event,
@@ -30,6 +31,7 @@ from fleetfix.engine.events import (
     RetryScheduled,
     RunFinished,
     StepFinished,
+    WaveStarted,
     WindowCaught,
 )
 from fleetfix.inventory import load_inventory
@@ -309,10 +311,11 @@ async def test_crowdstrike_run_ends_each_host_where_its_truth_says_and_a_rerun_t
                     assert name in {e.host for e in caught}, name
             assert finished(events).status == "finished"
 
-            # A second run: recovered hosts are left alone, not even probed.
+            # A second run: recovered and healthy hosts are left alone, not even probed.
             recovered = [n for n, s in states.items() if s is S.RECOVERED]
-            assert len(recovered) >= 3
-            before = {n: lab.host(n).commands_received for n in recovered}
+            healthy = [n for n, s in states.items() if s is S.HEALTHY]
+            assert len(recovered) >= 3 and len(healthy) >= 2
+            before = {n: lab.host(n).commands_received for n in recovered + healthy}
             again = await drive(lab, store, hosts,
                                 RunPolicy(**{**OUTAGE_POLICY.as_dict(), "hands_on_after": 1.0,
                                              "canary": None, "wave_size": None,
@@ -322,6 +325,16 @@ async def test_crowdstrike_run_ends_each_host_where_its_truth_says_and_a_rerun_t
                 assert lab.host(name).commands_received == before[name], name
                 assert second[name].state is S.RECOVERED
                 assert second[name].reason == "recovered already: not touched"
+            for name in healthy:
+                assert lab.host(name).commands_received == before[name], name
+                assert second[name].state is S.HEALTHY
+                assert second[name].reason.startswith("healthy already: not touched")
+            # Asked to, a run probes healthy hosts again (a second bad update, say).
+            await drive(lab, store, [h for h in hosts if h.name in healthy],
+                        dataclasses.replace(OUTAGE_POLICY, recheck_healthy=True,
+                                            canary=None, wave_size=None))  # fmt: skip
+            for name in healthy:
+                assert lab.host(name).commands_received > before[name], name
     finally:
         await lab.stop()
 
@@ -530,3 +543,108 @@ async def test_a_non_idempotent_step_cut_off_mid_answer_is_verified_not_rerun(
     assert done[-1].step == "write-marker/verify" and done[-1].status == "ok"
     assert final_states(events) == {name: S.RECOVERED}
     assert not [e for e in events if isinstance(e, StepFinished) and e.status == "failed"]
+
+
+async def test_a_failing_canary_wave_stops_the_run_before_the_rest_is_touched(
+    service_lab: Lab, tmp_path: Path
+) -> None:
+    hosts = lab_hosts(service_lab)
+    packs = failing_pack(tmp_path / "packs")
+    policy = RunPolicy(pack="always-fails", concurrency=4, canary=Share(2, percent=False),
+                       wave_size=Share(3, percent=False), max_fail_percent=0.0,
+                       connect_timeout=3.0)  # fmt: skip
+    with open_store(tmp_path / "i.db", hosts) as store:
+        events = await drive(service_lab, store, hosts, policy, packs=packs)
+    waves = [e for e in events if isinstance(e, WaveStarted)]
+    assert [(w.wave, w.hosts, w.canary) for w in waves] == [(1, 2, True)]
+    from fleetfix.engine.order import order_hosts
+
+    ordered = [h.name for h in order_hosts(hosts, policy.priority_tag)]
+    canary = set(ordered[:2])
+    assert set(final_states(events)) == canary
+    assert [e.breaker for e in events if isinstance(e, BreakerTripped)] == ["failures"]
+    for name in ordered[2:]:
+        assert service_lab.host(name).commands_received == 0, name
+
+
+async def test_waves_after_the_canary_have_the_wave_size(service_lab: Lab, tmp_path: Path) -> None:
+    hosts = lab_hosts(service_lab)
+    policy = RunPolicy(pack="crowdstrike-291", concurrency=4, canary=Share(1, percent=False),
+                       wave_size=Share(40, percent=True), connect_timeout=3.0)  # fmt: skip
+    with open_store(tmp_path / "i.db", hosts) as store:
+        events = await drive(service_lab, store, hosts, policy)
+    sizes = [(e.hosts, e.canary) for e in events if isinstance(e, WaveStarted)]
+    # 1 canary, then 40% of the 10 hosts a wave: 4, 4 and the last 1.
+    assert sizes == [(1, True), (4, False), (4, False), (1, False)]
+    assert len(final_states(events)) == len(hosts)
+
+
+REBOOTING_FIX = """
+    # Test pack step: a fix that restarts the host itself (reboots = true).
+    New-Item -Path 'C:\\ProgramData\\fleetfix-test' -ItemType Directory -Force | Out-Null
+    Add-Content -Path 'C:\\ProgramData\\fleetfix-test\\marker.txt' -Value 'written'
+    # As on Windows, the host goes down a while after it answered (300 lab s: 0.3 s here).
+    shutdown.exe /r /t 300
+    $report = [pscustomobject]@{ ok = $true; reason = 'restarting'; changed = $true }
+    $report | ConvertTo-Json -Compress
+    exit 0
+"""
+
+
+async def test_a_step_that_reboots_is_verified_only_after_a_new_boot(
+    service_lab: Lab, tmp_path: Path
+) -> None:
+    hosts = lab_hosts(service_lab)[:1]
+    name = hosts[0].name
+    write_pack(tmp_path / "packs", "reboot-fix",
+               steps=[{"name": "fix", "script": "fix.ps1", "destructive": True,
+                       "idempotent": True, "reboots": True, "timeout": 60}],
+               scripts={"detect.ps1": MARKER_DETECT, "fix.ps1": REBOOTING_FIX,
+                        "verify.ps1": MARKER_VERIFY})  # fmt: skip
+    packs = load_packs([tmp_path / "packs"])
+    policy = RunPolicy(pack="reboot-fix", concurrency=1, connect_timeout=3.0,
+                       watch_interval=0.02, reboot_timeout=30.0)  # fmt: skip
+    with open_store(tmp_path / "i.db", hosts) as store:
+        events = await drive(service_lab, store, hosts, policy, packs=packs)
+    assert final_states(events) == {name: S.RECOVERED}
+    history = service_lab.host(name).history
+    fix = next(r for r in history if carried(r, REBOOTING_FIX))
+    verify = [r for r in history if carried(r, MARKER_VERIFY)]
+    assert verify and all(r.boot_generation > fix.boot_generation for r in verify), (
+        fix.boot_generation,
+        [r.boot_generation for r in verify],
+    )
+
+
+async def test_bitlocker_protectors_gets_each_hosts_escrowed_ids_from_the_key_providers(
+    service_lab: Lab, tmp_path: Path
+) -> None:
+    from fleetfix.engine.keyids import provider_key_ids
+    from fleetfix.keys.config import load_keys_config
+
+    hosts = lab_hosts(service_lab)[:2]
+    finder = provider_key_ids(load_keys_config(Path(service_lab.paths()["keys_config"])))
+    policy = RunPolicy(pack="bitlocker-protectors", concurrency=2, connect_timeout=3.0)
+    with open_store(tmp_path / "i.db", hosts) as store:
+        run = FleetRun(hosts, policy=policy, store=store, packs=load_packs(),
+                       options_for=lambda _host: options(service_lab), actor="pytest",
+                       key_ids_for=finder)  # fmt: skip
+        events = [event async for event in run.events()]
+        detects = {a.host: a for a in store_actions(store) if a.step.endswith("/detect")}
+
+    def bare(ids: Iterable[object]) -> set[str]:
+        return {str(i).strip("{}").upper() for i in ids}
+
+    for host in hosts:
+        params = detects[host.name].params
+        assert params["KeyProviderConfigured"] is True
+        expected = truths(service_lab)[host.name].recovery_key_ids
+        escrowed = params["EscrowedKeyIds"]
+        assert isinstance(escrowed, list) and bare(escrowed) == bare(expected) != set()
+    # Every protector is escrowed and nothing else was asked for: nothing to do.
+    assert set(final_states(events).values()) == {S.HEALTHY}
+
+
+def store_actions(store: Store) -> list[ActionRecord]:
+    with open_reader(store.path) as reader:
+        return reader.actions()

@@ -1,11 +1,14 @@
-"""Canary: plant a known key and a known bind password, run every `fleetfix key` command, and
-find neither anywhere they must not be: the database files, logs, tracebacks, and the output
-of every command that does not reveal a key.
+"""Canary: plant a known key and a known bind password, run every `fleetfix key` command,
+`fleetfix export` in every format, `fleetfix config show` and a `fleetfix run` against the lab
+that asks AD and an escrow file for key IDs, and find neither anywhere they must not be: the
+database files, exports, logs, tracebacks, and the output of every command that does not
+reveal a key.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +16,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fleetfix.cli import EXIT_HOSTS_UNREACHABLE, main
 from fleetfix.cli_keys import key
 from fleetfix.credentials import Secret
+from fleetfix.export import FORMATS
 from fleetfix.keys.ad import ActiveDirectoryProvider
 from fleetfix.keys.audit import KEY_READ, KEY_REJECTED
 from fleetfix.keys.config import AdConfig
 from fleetfix.keys.errors import KeyProviderError
 from fleetfix.keys.graph_service import GraphDevice, GraphKey, GraphService, GraphState
 from fleetfix.lab.tls import LabCA
+from fleetfix.lab.truth import Condition
 from fleetfix.models import Host
 from fleetfix.store import Store, open_reader
 from tests.integration.slapd_helpers import (
@@ -33,7 +39,17 @@ from tests.integration.slapd_helpers import (
     start_slapd,
     stop_slapd,
 )
+from tests.integration.test_engine_cli import (
+    _QUICK,
+    OutageThread,
+    command,
+    environment,
+    json_events,
+    outage,
+)
+from tests.integration.test_transport_support import PASSWORD as LAB_PASSWORD
 
+__all__ = ["outage"]  # fixture
 pytestmark = pytest.mark.integration
 
 CANARY_KEY = "111111-222222-333333-444444-555555-666666-007700-008800"
@@ -45,7 +61,13 @@ CANARY_PASSWORD = READER_PASSWORD
 CANARY_CLIENT_SECRET = "Graph-Canary-Secret-0719"
 GRAPH_KEY = "222222-333333-444444-555555-666666-007700-008800-111111"
 GRAPH_KEY_ID = "6a6a6a6a-0000-4000-8000-000000000291"
-CANARIES = (CANARY_KEY, CORRUPT_KEY, CANARY_PASSWORD, CANARY_CLIENT_SECRET, GRAPH_KEY)
+# The audit's HMAC secret, set in the environment for the commands that do not need it.
+CANARY_HMAC_KEY = "Audit-HMAC-Canary-0719-5f3e9a"
+CANARIES = (CANARY_KEY, CORRUPT_KEY, CANARY_PASSWORD, CANARY_CLIENT_SECRET, GRAPH_KEY,
+            CANARY_HMAC_KEY)  # fmt: skip
+# An older key AD holds for a lab host, and no escrow file does: a key ID only AD can name.
+AD_ONLY_KEY = "333333-444444-555555-666666-007700-008800-111111-222222"
+AD_ONLY_ID = "AD0AD0AD-0000-4000-8000-000000000291"
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +170,7 @@ def test_no_command_leaks_the_key_or_the_password(
     )  # fmt: skip
     quiet += [("bad bind stdout", out), ("bad bind stderr", err)]
     assert "bind as" in err
+    quiet += _exports_and_config_show(incident)
     for where, text in quiet:
         _assert_clean(where, text)
     _assert_clean("logs", caplog.text)
@@ -162,6 +185,81 @@ def test_no_command_leaks_the_key_or_the_password(
     assert {"incident.db", "incident.db.hmac-key"} <= files
     for path in incident.parent.iterdir():  # ... but nothing there holds a key or password
         _assert_clean(str(path), path.read_bytes())
+
+
+def _fleetfix(*args: str, env: dict[str, str]) -> tuple[str, str]:
+    result = CliRunner(env=env).invoke(main, list(args))
+    if result.exc_info is not None and result.exc_info[0] is not SystemExit:
+        raise AssertionError("".join(traceback.format_exception(*result.exc_info)))
+    assert result.exit_code == 0, result.stderr
+    return result.stdout, result.stderr
+
+
+def _exports_and_config_show(db: Path) -> list[tuple[str, str]]:
+    """`fleetfix export` in every format (to a file next to the database and to stdout), and
+    `fleetfix config show` with the HMAC key and the providers' secrets in the environment."""
+    env = {"FLEETFIX_AUDIT_HMAC_KEY": CANARY_HMAC_KEY, "FLEETFIX_AD_PASSWORD": CANARY_PASSWORD,
+           "FLEETFIX_GRAPH_CLIENT_SECRET": CANARY_CLIENT_SECRET}  # fmt: skip
+    outputs: list[tuple[str, str]] = []
+    for fmt in FORMATS:
+        target = db.with_name(f"report.{fmt}")
+        out, err = _fleetfix("export", "--format", fmt, "-o", str(target), "--db", str(db), env=env)
+        assert target.stat().st_size > 0
+        # Without Markdown's backslashes, which would hide `123453\-234564...`.
+        outputs += [
+            (f"export {fmt}", target.read_text().replace("\\", "")),
+            (f"export {fmt} stderr", err),
+        ]
+        out, err = _fleetfix("export", "--format", fmt, "-o", "-", "--db", str(db), env=env)
+        outputs += [(f"export {fmt} stdout", out.replace("\\", "")), (f"export {fmt} stderr", err)]
+    config = ["--config", str(db.parent / "fleetfix.toml"), "config", "show"]
+    overview, err = _fleetfix(*config, env=env)
+    assert "FLEETFIX_AUDIT_HMAC_KEY" in overview and "FLEETFIX_AD_PASSWORD" in overview
+    outputs += [("config show", overview), ("config show stderr", err)]
+    for extra in (("--json",), ("key", "lookup"), ("run", "-i", "hosts.csv")):
+        out, err = _fleetfix(*config, *extra, env=env)
+        outputs += [(f"config show {extra}", out), (f"config show {extra} stderr", err)]
+    return outputs
+
+
+@pytest.mark.slow
+def test_a_run_asking_ad_and_an_escrow_file_for_key_ids_leaks_nothing(
+    outage: OutageThread, slapd: Slapd, tmp_path: Path
+) -> None:
+    lab = outage.lab
+    name = outage.names(Condition.BITLOCKER_RECOVERY)[0]
+    lab_key = next(k for k in lab.fleet.recovery_keys() if k.host == name)
+    plant_keys(slapd, [PlantedKey(name, AD_ONLY_ID, AD_ONLY_KEY)])
+    escrow = Path(lab.paths()["keys_config"]).parent / "escrow.csv"
+    escrowed = [line.rsplit(",", 1)[1] for line in escrow.read_text().splitlines()[1:]]
+    work = tmp_path / "incident"
+    work.mkdir()
+    db = work / "incident.db"
+    (work / "fleetfix.toml").write_text(
+        f'[keys]\nproviders = ["ad", "escrow"]\n[keys.escrow]\npath = "{escrow}"\n'
+        f'[keys.ad]\nuri = "{slapd.uri}"\nbase_dn = "{BASE_DN}"\nbind_user = "{READER_DN}"\n'
+    )
+    env = {**environment(lab, db), "FLEETFIX_AD_PASSWORD": CANARY_PASSWORD,
+           "FLEETFIX_AUDIT_HMAC_KEY": CANARY_HMAC_KEY}  # fmt: skip
+    done = subprocess.run(
+        command(lab, "--pack", "crowdstrike-291", "--limit", name, "--json",
+                "--config", str(work / "fleetfix.toml"), *_QUICK),
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == EXIT_HOSTS_UNREACHABLE, done.stderr
+    (hands_on,) = [e for e in json_events(done.stdout) if e["event"] == "hands_on"]
+    # Both providers answered: AD with the key only it holds, the escrow with the lab's key.
+    named = {k.strip("{}").casefold() for k in hands_on["key_ids"]}
+    assert {AD_ONLY_ID.casefold(), lab_key.key_id.strip("{}").casefold()} <= named
+    secrets = (*CANARIES, AD_ONLY_KEY, LAB_PASSWORD, *escrowed)
+    assert lab_key.recovery_password in escrowed
+    outputs = [("run stdout", done.stdout), ("run stderr", done.stderr)]
+    outputs += _exports_and_config_show(db)
+    for where, text in outputs:
+        assert not [s[:6] for s in secrets if s in text], where
+    for path in work.iterdir():  # the database (and its WAL), the exports
+        data = path.read_bytes()
+        assert not [s[:6] for s in secrets if s.encode() in data], path.name
 
 
 def test_error_tracebacks_carry_neither_key_nor_password(slapd: Slapd) -> None:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import random
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote_plus
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit
 
 import pytest
+import requests
+import urllib3
 from click.testing import CliRunner
 
 from fleetfix.cli_keys import key
 from fleetfix.keys.config import GraphConfig
 from fleetfix.keys.errors import KeyProviderError
 from fleetfix.keys.graph import USER_AGENT, GraphProvider
+from fleetfix.keys.graph_auth import MsalTokenSource
 from fleetfix.keys.graph_service import (
     GraphDevice,
     GraphKey,
@@ -127,8 +133,56 @@ def test_missing_permission_says_what_to_grant(
 def test_unknown_key_is_a_clear_404(provider: GraphProvider) -> None:
     (info,) = provider.find(KeyIdPrefix.parse("5E6F7A8B"))
     gone = type(info)(info.key_id, info.provider, locator="00000000-dead-4000-8000-000000000000")
-    with pytest.raises(KeyProviderError, match="not found in Entra ID"):
+    with pytest.raises(KeyProviderError, match="not found in Entra ID") as caught:
         provider.read(gone)
+    # What to check, in the order a sysadmin would: the name, the join, the tenant.
+    message = str(caught.value)
+    assert "404" in message and "check the device name" in message
+    assert "Entra joined or registered" in message and "[keys.ad]" in message
+    assert '"contoso.example" in [keys.graph]' in message
+
+
+def test_the_service_refuses_a_request_without_a_user_agent(graph: GraphService, ca: LabCA) -> None:
+    path = "/v1.0/informationProtection/bitlocker/recoveryKeys"
+    trust = ssl.create_default_context(cafile=str(ca.ca_path))
+    answers = []
+    for headers in ({}, {"User-Agent": USER_AGENT}):
+        # http.client adds no User-Agent of its own (requests and urllib3 would).
+        connection = http.client.HTTPSConnection(urlsplit(graph.base_url).netloc, context=trust)
+        try:
+            connection.request("GET", path, headers=headers)
+            answer = connection.getresponse()
+            answers.append((answer.status, json.loads(answer.read())["error"]["message"]))
+        finally:
+            connection.close()
+    assert answers[0] == (400, "A User-Agent header is required.")
+    assert answers[1][0] == 401  # past the User-Agent check, stopped for want of a token
+
+
+class _NoUserAgent(requests.Session):
+    """A session that loses the User-Agent on the way out, as a bad proxy might."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        # SKIP_HEADER keeps urllib3 from adding its own.
+        kwargs["headers"] = {**kwargs.get("headers", {}), "User-Agent": urllib3.util.SKIP_HEADER}
+        return super().request(method, url, *args, **kwargs)
+
+
+def test_fleetfix_sends_the_user_agent_graph_requires(graph: GraphService, ca: LabCA) -> None:
+    config = _config(graph, ca)
+    env = {"FLEETFIX_GRAPH_CLIENT_SECRET": SECRET}
+    tokens = MsalTokenSource(config, env=env, announce=lambda _prompt: None)
+    sent = GraphProvider(config, tokens=tokens)
+    try:  # the service refuses any request without one: an answer proves it was sent
+        assert [info.host for info in sent.find(KeyIdPrefix.parse("5E6F7A8B"))] == ["RIS01"]
+    finally:
+        sent.close()
+    stripped = GraphProvider(config, tokens=tokens, session=_NoUserAgent())
+    try:
+        with pytest.raises(KeyProviderError, match="400 BadRequest: A User-Agent header"):
+            stripped.find(KeyIdPrefix.parse("5E6F7A8B"))
+    finally:
+        stripped.close()
 
 
 def test_wrong_client_secret_fails_sign_in_without_echoing_it(

@@ -7,6 +7,7 @@ drivers\\CrowdStrike are ever deleted."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,19 +18,28 @@ from typing import Any
 
 import pytest
 
+import fleetfix.lab.shell.ps.cmdlets.files as lab_file_cmdlets
+from fleetfix.keys.model import KeyId
 from fleetfix.lab.boot import BootProfile, BootState, has_bad_channel_file
 from fleetfix.lab.clock import LabClock
 from fleetfix.lab.fleet import Lab as RunningLab
 from fleetfix.lab.host import LabContext, LabHost
 from fleetfix.lab.machine import (
     BootMode,
+    EscrowTarget,
+    KeyProtector,
+    KeyProtectorType,
     Machine,
     ProtectionStatus,
     RegistryValueKind,
+    ServiceError,
+    ServiceStartMode,
     ServiceStatus,
+    ServiceTable,
     WindowsService,
     add_channel_file,
 )
+from fleetfix.lab.machine.files import wildcard_match
 from fleetfix.lab.truth import Condition
 from fleetfix.models import HostState, Transport
 from fleetfix.packs import (
@@ -317,6 +327,52 @@ async def test_safe_mode_cycle_fixes_a_tamper_protected_host(lab: Lab) -> None:
     assert host.machine.bitlocker[0].protection_status is ProtectionStatus.ON
 
 
+@pytest.mark.parametrize(("rule", "removed"), [("strict", True), ("advisory", False)])
+async def test_safe_mode_cycle_judges_a_0530_file_by_the_inner_fixs_rule(
+    lab: Lab, rule: str, removed: bool
+) -> None:
+    host = lab.host(bad_file=False)
+    cycle = PACKS["safe-mode-cycle"]
+    late = datetime(2024, 7, 19, 5, 30, tzinfo=UTC)
+    name = "C-00000291-00000000-00000040.sys"
+    host.machine.files.write_file(f"{CS}\\{name}", BAD_HEADER + bytes(64), last_write_utc=late)
+    detected = run_pack_script(host, cycle, "detect.ps1", Rule=rule)
+    assert (detected.exit_code, detected.report["bad_files"]) == (
+        (1, [name]) if removed else (0, [])
+    )
+    before = files_of(host)
+    inner = inner_parameters(CS291, cycle.resolve_parameters({"Rule": rule}))
+    fixed = run(host, script_text(CS291, "remediate.ps1"), inner)
+    assert fixed.exit_code == 0, fixed.report
+    assert deleted(before, host) == ({f"{CS}\\{name}"} if removed else set())
+    # What the inner fix kept on purpose is not "left over" for the cycle's verify.
+    verified = run_pack_script(host, cycle, "verify.ps1", Rule=rule)
+    assert verified.exit_code == 0, verified.report
+    assert (verified.report["rule"], verified.report["remaining"]) == (rule, [])
+
+
+@pytest.mark.parametrize("rule", ["strict", "advisory"])
+async def test_safe_mode_cycle_flags_a_0409_file_under_either_rule(lab: Lab, rule: str) -> None:
+    host = lab.host()
+    cycle = PACKS["safe-mode-cycle"]
+    name = BAD_FILE.rsplit("\\")[-1]
+    detected = run_pack_script(host, cycle, "detect.ps1", Rule=rule)
+    assert (detected.exit_code, detected.report["bad_files"]) == (1, [name])
+    verified = run_pack_script(host, cycle, "verify.ps1", Rule=rule)
+    assert (verified.exit_code, verified.report["reason"]) == (1, "bad_files_left")
+    assert verified.report["remaining"] == [name]
+
+
+async def test_safe_mode_cycle_defaults_to_the_strict_rule(lab: Lab) -> None:
+    host = lab.host(bad_file=False)
+    late = datetime(2024, 7, 19, 5, 30, tzinfo=UTC)
+    name = "C-00000291-00000000-00000040.sys"
+    host.machine.files.write_file(f"{CS}\\{name}", BAD_HEADER + bytes(64), last_write_utc=late)
+    verified = run(host, script_text(PACKS["safe-mode-cycle"], "verify.ps1"))  # no $Params
+    assert (verified.exit_code, verified.report["rule"]) == (1, "strict")
+    assert verified.report["remaining"] == [name]
+
+
 # --- restart-service ----------------------------------------------------------------------
 
 
@@ -343,6 +399,96 @@ async def test_restart_service_ends_the_process_of_a_service_hung_in_stop_pendin
     assert service(host, "Spooler").status is ServiceStatus.RUNNING
 
 
+class SlowToNoticeServices(ServiceTable):
+    """Two things Windows does that the lab's service table does not (yet): the service
+    control manager marks a service Stopped only once it notices that its process ended, so
+    for a moment after Stop-Process the service still reads StopPending; and Start-Service
+    on a service in StopPending fails (StartService: "an instance of the service is already
+    running"). Here the service stays StopPending for its next `reads` lookups after the
+    kill (Get-Service, Start-Service)."""
+
+    def __init__(self, services: list[WindowsService], *, reads: int) -> None:
+        super().__init__(services, rng=random.Random(3))
+        self._reads = reads
+        self._lagging: dict[str, int] = {}
+
+    def kill_process(self, process_id: int) -> list[WindowsService]:
+        ended = super().kill_process(process_id)
+        for found in ended:
+            found.status = ServiceStatus.STOP_PENDING
+            self._lagging[found.name.lower()] = self._reads
+        return ended
+
+    def get(self, name: str) -> WindowsService | None:
+        found = super().get(name)
+        left = None if found is None else self._lagging.get(found.name.lower())
+        if found is not None and left is not None:
+            if left <= 1:
+                found.status = ServiceStatus.STOPPED
+                del self._lagging[found.name.lower()]
+            else:
+                self._lagging[found.name.lower()] = left - 1
+        return found
+
+    def start(self, name: str) -> WindowsService:
+        found = self.get(name)
+        if found is not None and found.status is ServiceStatus.STOP_PENDING:
+            raise ServiceError(
+                f"Service '{found.display_name} ({found.name})' cannot be started due to the "
+                f"following error: Cannot start service {found.name} on computer '.'."
+            )
+        return super().start(name)
+
+
+def hung_spooler_with_a_dependant(lab: Lab, *, reads: int) -> LabHost:
+    """Spooler hung in StopPending, Fax (which depends on it) running."""
+    host = lab.host(bad_file=False)
+    services = host.machine.services.all()
+    fax = WindowsService("Fax", "Fax", ServiceStatus.RUNNING, ServiceStartMode.MANUAL,
+                         depends_on=["Spooler"])  # fmt: skip
+    host.machine.services = SlowToNoticeServices([*services, fax], reads=reads)
+    service(host, "Spooler").status = ServiceStatus.STOP_PENDING
+    return host
+
+
+async def test_restart_service_waits_for_stopped_and_restarts_dependants_around_a_hang(
+    lab: Lab,
+) -> None:
+    host = hung_spooler_with_a_dependant(lab, reads=3)
+    pack = PACKS["restart-service"]
+    ran = run_pack_script(host, pack, "restart.ps1", Services=["Spooler"], TimeoutSeconds=10)
+    assert ran.exit_code == 0, ran.report
+    assert (ran.report["ok"], ran.report["failed"]) == (True, [])
+    (spooler,) = ran.report["services"]
+    # The dependant is stopped before the process is ended and started after the service.
+    assert spooler["actions"] == [
+        "stopped_dependent:Fax", "process_ended", "stopped", "started", "started_dependent:Fax",
+    ]  # fmt: skip
+    assert spooler["status"] == "Running"
+    assert spooler["dependents"] == [{"name": "Fax", "status": "Running"}]
+    assert service(host, "Spooler").status is ServiceStatus.RUNNING
+    assert service(host, "Fax").status is ServiceStatus.RUNNING
+    assert run_pack_script(host, pack, "verify.ps1", Services=["Spooler", "Fax"]).exit_code == 0
+
+
+async def test_restart_service_gives_up_when_stopped_never_comes_within_the_timeout(
+    lab: Lab,
+) -> None:
+    host = hung_spooler_with_a_dependant(lab, reads=1000)
+    pack = PACKS["restart-service"]
+    ran = run_pack_script(host, pack, "restart.ps1", Services=["Spooler"], TimeoutSeconds=3)
+    assert ran.exit_code == 1
+    assert (ran.report["ok"], ran.report["reason"], ran.report["failed"]) == (
+        False, "not_running", ["Spooler"],
+    )  # fmt: skip
+    (spooler,) = ran.report["services"]
+    assert spooler["actions"] == ["stopped_dependent:Fax", "process_ended"]
+    assert spooler["error"] == "Spooler did not reach Stopped within 3 s (it is StopPending)"
+    # Nothing was started on a service still stopping; the dependant is reported as left.
+    assert spooler["status"] == "StopPending"
+    assert spooler["dependents"] == [{"name": "Fax", "status": "Stopped"}]
+
+
 async def test_restart_service_never_reports_a_hung_service_as_fixed(lab: Lab) -> None:
     host = lab.host(bad_file=False)
     hung = service(host, "Spooler")
@@ -358,16 +504,24 @@ async def test_restart_service_never_reports_a_hung_service_as_fixed(lab: Lab) -
 # --- bitlocker-protectors -----------------------------------------------------------------
 
 
-async def test_bitlocker_inventory_reports_escrow_and_never_the_password(lab: Lab) -> None:
+@pytest.mark.parametrize(
+    "as_given",
+    [str.lower, lambda key_id: str(KeyId.parse(key_id))],  # as fleetfix.keys prints it
+    ids=["windows-lower-case", "fleetfix-keys"],
+)
+async def test_bitlocker_inventory_reports_escrow_and_never_the_password(
+    lab: Lab, as_given: Callable[[str], str]
+) -> None:
     host = lab.host(bad_file=False)
     pack = PACKS["bitlocker-protectors"]
     protector = host.machine.bitlocker[0].recovery_passwords[0]
+    assert "{" not in str(KeyId.parse(protector.key_protector_id))
     known = run_pack_script(
         host,
         pack,
         "detect.ps1",
         KeyProviderConfigured=True,
-        EscrowedKeyIds=[protector.key_protector_id.lower()],
+        EscrowedKeyIds=[as_given(protector.key_protector_id)],
     )
     assert known.exit_code == 0
     (volume,) = known.report["volumes"]
@@ -394,6 +548,97 @@ async def test_bitlocker_suspend_for_n_reboots_and_refuse_zero(lab: Lab) -> None
     assert (volume.protection_status, volume.suspended_reboots_left) == (ProtectionStatus.OFF, 2)
 
 
+BITLOCKER = PACKS["bitlocker-protectors"]
+
+
+def bitlocker_step(host: LabHost, name: str, given: Mapping[str, object]) -> Ran:
+    """A step or verify as the engine runs it: every script gets the pack's whole parameters."""
+    script = BITLOCKER.verify if name == "verify" else None
+    text = script.text if script is not None else script_text(BITLOCKER, name)
+    return run(host, text, BITLOCKER.resolve_parameters(given))
+
+
+@pytest.mark.parametrize(
+    ("given", "domain", "target"),
+    [
+        # The provider does not hold the key yet: the list the run started with is stale
+        # once the backup is done, and verify must not judge by it.
+        ({"KeyProviderConfigured": True, "EscrowedKeyIds": [], "BackupTo": "entra"},
+         "WORKGROUP", EscrowTarget.ENTRA_ID),
+        ({"BackupTo": "ad"}, "CORP", EscrowTarget.ACTIVE_DIRECTORY),  # no provider
+    ],
+    ids=["entra-with-provider", "ad-without-provider"],
+)  # fmt: skip
+async def test_bitlocker_backup_is_recorded_and_verified_on_the_host(
+    lab: Lab, given: dict[str, object], domain: str, target: EscrowTarget
+) -> None:
+    host = lab.host(bad_file=False)
+    host.machine.domain = domain
+    volume = host.machine.bitlocker[0]
+    protector = volume.recovery_passwords[0]
+    detected = bitlocker_step(host, "detect.ps1", given)
+    assert detected.exit_code == 1, detected.report
+    backed_up = bitlocker_step(host, "backup.ps1", given)
+    assert backed_up.exit_code == 0, backed_up.report
+    assert backed_up.report["backed_up"] == [protector.key_protector_id]
+    # The lab's record of the backup (BackupToAAD / Backup-BitLockerKeyProtector).
+    assert volume.is_escrowed(protector.key_protector_id, target)
+    verified = bitlocker_step(host, "verify", given)
+    assert verified.exit_code == 0, verified.report
+    (checked,) = verified.report["volumes"][0]["recovery_password_protectors"]
+    assert checked["key_protector_id"] == protector.key_protector_id
+    assert checked["backed_up_at"]
+    # A second run finds nothing to do when no provider says otherwise.
+    if not given.get("KeyProviderConfigured"):
+        assert bitlocker_step(host, "detect.ps1", given).exit_code == 0
+    shown = detected.stdout + backed_up.stdout + verified.stdout
+    assert protector.recovery_password not in shown
+
+
+async def test_bitlocker_failed_backup_fails_verify_and_records_nothing(lab: Lab) -> None:
+    host = lab.host(bad_file=False)
+    assert host.machine.domain == "WORKGROUP"  # an AD backup needs a domain member
+    volume = host.machine.bitlocker[0]
+    given = {"BackupTo": "ad"}
+    assert bitlocker_step(host, "detect.ps1", given).exit_code == 1
+    failed = bitlocker_step(host, "backup.ps1", given)
+    assert (failed.exit_code, failed.report["reason"], failed.report["backed_up"]) == (
+        1, "backup_failed", [],
+    )  # fmt: skip
+    assert "not joined to an Active Directory domain" in failed.report["errors"][0]
+    assert volume.escrows == []
+    assert host.machine.registry.key("HKLM\\SOFTWARE\\fleetfix\\BitLockerBackups\\ad") is None
+    verified = bitlocker_step(host, "verify", given)
+    assert (verified.exit_code, verified.report["reason"]) == (1, "not_backed_up")
+    protector = volume.recovery_passwords[0]
+    assert verified.report["problems"] == [f"C: {protector.key_protector_id} not_backed_up"]
+
+
+async def test_bitlocker_verify_checks_the_protectors_the_host_has_now(lab: Lab) -> None:
+    host = lab.host(bad_file=False)
+    volume = host.machine.bitlocker[0]
+    given = {"BackupTo": "entra"}
+    assert bitlocker_step(host, "backup.ps1", given).exit_code == 0
+    # A protector added after the backup (a rotated key) has not been backed up.
+    added = KeyProtector("{0F0F0F0F-1111-4222-8333-444455556666}",
+                         KeyProtectorType.RECOVERY_PASSWORD, "000000-" * 7 + "000000")  # fmt: skip
+    volume.key_protectors.append(added)
+    verified = bitlocker_step(host, "verify", given)
+    assert verified.exit_code == 1
+    assert verified.report["problems"] == [f"C: {added.key_protector_id} not_backed_up"]
+
+
+async def test_bitlocker_detect_asks_for_a_requested_suspend(lab: Lab) -> None:
+    host = lab.host(bad_file=False)
+    given = {"Suspend": True, "RebootCount": 1}
+    detected = bitlocker_step(host, "detect.ps1", given)
+    assert (detected.exit_code, detected.report["problems"]) == (1, ["C: protection_on"])
+    assert bitlocker_step(host, "verify", given).report["problems"] == ["C: not_suspended"]
+    assert bitlocker_step(host, "suspend.ps1", given).exit_code == 0
+    assert bitlocker_step(host, "verify", given).exit_code == 0
+    assert bitlocker_step(host, "detect.ps1", given).exit_code == 0
+
+
 # --- sensor-health ------------------------------------------------------------------------
 
 
@@ -417,6 +662,8 @@ async def test_sensor_health_counts_bad_content_as_unhealthy(lab: Lab) -> None:
 # --- faulty-driver ------------------------------------------------------------------------
 
 FAULTY = PACKS["faulty-driver"]
+CSAGENT_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\csagent"
+DISABLED_DRIVERS = "HKLM\\SOFTWARE\\fleetfix\\DisabledDrivers"
 CS_CRITERIA: dict[str, object] = {
     "Folder": CS,
     "Pattern": "C-00000291*.sys",
@@ -456,10 +703,15 @@ async def test_faulty_driver_refuses_unsafe_parameters(
     assert deleted(before, host) == set()
 
 
+def start_of(host: LabHost, driver: str) -> object:
+    value = host.machine.registry.key(f"HKLM\\SYSTEM\\CurrentControlSet\\Services\\{driver}")
+    found = None if value is None else value.value("Start")
+    return None if found is None else found.data
+
+
 async def test_faulty_driver_disables_a_driver_and_records_the_old_start(lab: Lab) -> None:
     host = lab.host()
-    key = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\csagent"
-    host.machine.registry.set_value(key, "Start", 1, kind=RegistryValueKind.DWORD)
+    host.machine.registry.set_value(CSAGENT_KEY, "Start", 1, kind=RegistryValueKind.DWORD)
     disable = {"Mode": "disable-driver", "DriverService": "csagent"}
     assert run_pack_script(host, FAULTY, "detect.ps1", **disable).exit_code == 1
     ran = run_pack_script(host, FAULTY, "apply.ps1", **disable)
@@ -467,12 +719,129 @@ async def test_faulty_driver_disables_a_driver_and_records_the_old_start(lab: La
     assert run_pack_script(host, FAULTY, "detect.ps1", **disable).exit_code == 0
     again = run_pack_script(host, FAULTY, "apply.ps1", **disable)  # idempotent
     assert (again.report["changed"], again.report["previous_start"]) == (False, 1)
-    record = host.machine.registry.key("HKLM\\SOFTWARE\\fleetfix\\DisabledDrivers")
+    record = host.machine.registry.key(DISABLED_DRIVERS)
     assert record is not None and record.value("csagent") is not None
-    # Restoring needs Remove-ItemProperty, which the lab's PowerShell lacks so far; the
-    # detect half runs and sees the recorded value.
+    assert start_of(host, "csagent") == 4
+
+
+async def test_faulty_driver_restores_the_recorded_start_and_removes_the_record(
+    lab: Lab,
+) -> None:
+    host = lab.host()
+    host.machine.registry.set_value(CSAGENT_KEY, "Start", 1, kind=RegistryValueKind.DWORD)
+    disabled = run_pack_script(host, FAULTY, "apply.ps1", Mode="disable-driver",
+                               DriverService="csagent")  # fmt: skip
+    assert (disabled.exit_code, start_of(host, "csagent")) == (0, 4)
     restore = {"Mode": "restore-driver", "DriverService": "csagent"}
     assert run_pack_script(host, FAULTY, "detect.ps1", **restore).exit_code == 1
+    ran = run_pack_script(host, FAULTY, "apply.ps1", **restore)
+    assert ran.exit_code == 0, ran.report
+    assert (ran.report["changed"], ran.report["restored_start"], ran.report["start"]) == (
+        True, 1, 1,
+    )  # fmt: skip
+    assert start_of(host, "csagent") == 1
+    record = host.machine.registry.key(DISABLED_DRIVERS)
+    assert record is None or record.value("csagent") is None
+    assert run_pack_script(host, FAULTY, "detect.ps1", **restore).exit_code == 0
+    again = run_pack_script(host, FAULTY, "apply.ps1", **restore)  # idempotent
+    assert (again.exit_code, again.report["changed"], again.report["start"]) == (0, False, 1)
+
+
+@pytest.mark.parametrize("start", [2, 3])
+async def test_faulty_driver_refuses_to_disable_a_driver_that_is_not_boot_start(
+    lab: Lab, start: int
+) -> None:
+    host = lab.host()
+    host.machine.registry.set_value(CSAGENT_KEY, "Start", start, kind=RegistryValueKind.DWORD)
+    disable = {"Mode": "disable-driver", "DriverService": "csagent"}
+    detected = run_pack_script(host, FAULTY, "detect.ps1", **disable)
+    assert (detected.exit_code, detected.report["problems"]) == (2, ["not_boot_start"])
+    ran = run_pack_script(host, FAULTY, "apply.ps1", **disable)
+    assert (ran.exit_code, ran.report["reason"], ran.report["problems"]) == (
+        1, "unsafe_parameters", ["not_boot_start"],
+    )  # fmt: skip
+    assert (ran.report["changed"], start_of(host, "csagent")) == (False, start)
+    assert host.machine.registry.key(DISABLED_DRIVERS) is None
+
+
+async def test_faulty_driver_deletes_only_files_whose_sha256_is_listed(lab: Lab) -> None:
+    host = lab.host()
+    listed = host.machine.files.get(BAD_FILE)
+    assert listed is not None
+    # Same name pattern, header and time as the listed file: only the hash tells them apart.
+    other = f"{CS}\\C-00000291-00000000-00000034.sys"
+    host.machine.files.write_file(other, BAD_HEADER + bytes(64),
+                                  last_write_utc=listed.last_write_utc)  # fmt: skip
+    listed_hash = hashlib.sha256(listed.data).hexdigest().lower()  # Get-FileHash prints upper
+    criteria = {"Folder": CS, "Pattern": "C-00000291*.sys", "BadSha256": [listed_hash, "00" * 32]}
+    before = files_of(host)
+    detected = run_pack_script(host, FAULTY, "detect.ps1", **criteria)
+    assert (detected.exit_code, detected.report["details"]["bad_files"]) == (
+        1, [BAD_FILE.rsplit("\\")[-1]],
+    )  # fmt: skip
+    ran = run_pack_script(host, FAULTY, "apply.ps1", **criteria)
+    assert ran.exit_code == 0, ran.report
+    assert deleted(before, host) == {BAD_FILE}
+    assert run_pack_script(host, FAULTY, "detect.ps1", **criteria).exit_code == 0
+
+
+async def test_faulty_driver_reports_access_denied_and_does_not_escalate(lab: Lab) -> None:
+    host = lab.host(tamper=True)
+    before = files_of(host)
+    ran = run_pack_script(host, FAULTY, "apply.ps1", **CS_CRITERIA)
+    assert (ran.exit_code, ran.report["reason"]) == (1, "access_denied")
+    assert ran.report["remaining"] == [BAD_FILE.rsplit("\\")[-1]]
+    # safe-mode-cycle runs crowdstrike-291 inside, not this pack: nothing to escalate to.
+    assert FAULTY.escalation is None and "escalate" not in ran.report
+    assert escalation_for(FAULTY, read_report(ran.stdout, ran.exit_code)) is None
+    assert deleted(before, host) == set()
+
+
+def short_name(name: str) -> str:
+    """The 8.3 alias NTFS gives a long name (the first of its kind: ~1)."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot:
+        stem, extension = name, ""
+    base = "".join(c for c in stem.upper() if c.isalnum() or c in "-_")
+    suffix = "".join(c for c in extension.upper() if c.isalnum() or c in "-_")[:3]
+    return f"{base[:6]}~1" + (f".{suffix}" if suffix else "")
+
+
+@pytest.fixture
+def short_name_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Get-ChildItem -Filter as Windows runs it: the file system matches the pattern against
+    each file's 8.3 short name too, so `*.sys` also finds `vxdrv.sys_old` (VXDRV~1.SYS)."""
+    keep = lab_file_cmdlets._keep
+
+    def keep_with_short_names(call: Any, item: Any) -> bool:
+        if keep(call, item):
+            return True
+        if item.is_directory or not call.has("Filter") or call.switch("Directory"):
+            return False
+        return bool(wildcard_match(short_name(item.name), str(call.get("Filter"))))
+
+    monkeypatch.setattr(lab_file_cmdlets, "_keep", keep_with_short_names)
+
+
+@pytest.mark.usefixtures("short_name_filter")
+async def test_faulty_driver_rechecks_filter_matches_against_the_long_name(lab: Lab) -> None:
+    host = lab.host(bad_file=False)
+    folder = "C:\\Windows\\System32\\drivers\\VendorX"
+    stamp = datetime(2024, 7, 19, 4, 9, tzinfo=UTC)
+    bad = bytes.fromhex("DEADBEEF") + bytes(60)
+    for leaf in ("vxdrv.sys", "vxdrv.sys_old"):
+        host.machine.files.write_file(f"{folder}\\{leaf}", bad, last_write_utc=stamp)
+    listed = run(host, f"$n = @(Get-ChildItem -LiteralPath '{folder}' -Filter '*.sys' -File | "
+                       "ForEach-Object { $_.Name })\n"
+                       "[pscustomobject]@{ names = $n } | ConvertTo-Json -Compress")  # fmt: skip
+    assert listed.report["names"] == ["vxdrv.sys", "vxdrv.sys_old"]  # as Windows lists them
+    criteria = {"Folder": folder, "Pattern": "*.sys", "BadHeaderHex": "DE AD BE EF"}
+    before = files_of(host)
+    detected = run_pack_script(host, FAULTY, "detect.ps1", **criteria)
+    assert detected.report["details"]["bad_files"] == ["vxdrv.sys"]
+    ran = run_pack_script(host, FAULTY, "apply.ps1", **criteria)
+    assert (ran.exit_code, ran.report["deleted"]) == (0, ["vxdrv.sys"])
+    assert deleted(before, host) == {f"{folder}\\vxdrv.sys"}
 
 
 async def test_faulty_driver_will_not_disable_a_driver_it_cannot_record(lab: Lab) -> None:

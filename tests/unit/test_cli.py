@@ -130,8 +130,11 @@ def test_version_runs_as_a_console_command() -> None:
 def test_readme_documents_every_exit_code_and_no_other() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
-    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
-    assert documented == set(EXIT_CODES)
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", section, re.MULTILINE))
+    assert {int(code) for code in rows} == set(EXIT_CODES)
+    # The README's words are the code's (markdown aside): the same meaning in both places.
+    for code, meaning in EXIT_CODES.items():
+        assert rows[str(code)].replace("`", "").startswith(meaning.replace("`", "")), code
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -119,14 +120,104 @@ def test_run_settings_map_onto_its_options(incident: Path) -> None:
     assert default_map_for(run, "run", Config(None)) == {}
 
 
+def _config_show(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    done = CliRunner(env=env).invoke(main, ["config", "show", *args])
+    assert done.exit_code == 0, done.output
+    return (json.loads(done.stdout) if "--json" in args else {}), done.stdout
+
+
+def _rows(shown: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Settings by name; an option set apart for some commands keeps its first (shared) row."""
+    rows: dict[str, dict[str, Any]] = {}
+    for row in shown["settings"]:
+        rows.setdefault(row["setting"], row)
+    return rows
+
+
 def test_config_show_masks_secrets_in_the_environment(incident: Path) -> None:
     (incident / "fleetfix.toml").write_text('[defaults]\ndb = "file.db"\n')
     env = {"FLEETFIX_PASSWORD": "hunter2", "FLEETFIX_USERNAME": "svc-fix"}
-    done = CliRunner(env=env).invoke(main, ["config", "show", "--json"])
+    shown, _ = _config_show("--json", env=env)
+    assert str(shown["file"]).endswith("fleetfix.toml")
+    rows = _rows(shown)
+    assert rows["FLEETFIX_PASSWORD"]["value"] == "********"
+    assert rows["FLEETFIX_USERNAME"]["value"] == "svc-fix"
+    assert "hunter2" not in json.dumps(shown)
+
+
+HMAC_KEY = "audit-hmac-Secret-0719-abcdef"
+
+
+@pytest.mark.parametrize("fmt", [("--json",), ()], ids=["json", "text"])
+def test_config_show_masks_the_audit_hmac_key_and_every_secret_looking_name(
+    incident: Path, fmt: tuple[str, ...]
+) -> None:
+    # The [keys.ad] bind password sits in a variable whose name says nothing: the file's
+    # password_env is what marks it as a secret.
+    (incident / "fleetfix.toml").write_text(
+        '[keys.ad]\nuri = "ldaps://dc01"\nbase_dn = "DC=x"\npassword_env = "LDAP_BIND"\n'
+    )
+    env = {
+        "FLEETFIX_AUDIT_HMAC_KEY": HMAC_KEY, "FLEETFIX_API_KEY": "api-key-0719",
+        "FLEETFIX_GRAPH_TOKEN": "token-0719", "FLEETFIX_CRED_PACS_PASSWORD": "pacs-pw-0719",
+        "FLEETFIX_GRAPH_CLIENT_SECRET": "client-secret-0719", "LDAP_BIND": "bind-pw-0719",
+        "FLEETFIX_USERNAME": "svc-fix",
+    }  # fmt: skip
+    shown, text = _config_show(*fmt, env=env)
+    for secret in (v for k, v in env.items() if k != "FLEETFIX_USERNAME"):
+        assert secret not in text, secret
+    for name in env:
+        assert name in text  # listed, so a sysadmin sees it is set ...
+    assert "svc-fix" in text  # ... and what is not a secret is shown
+    if shown:
+        rows = _rows(shown)
+        assert rows["FLEETFIX_AUDIT_HMAC_KEY"]["value"] == "********"
+        assert rows["LDAP_BIND"]["value"] == "********"
+
+
+def test_config_show_says_which_source_wins(incident: Path) -> None:
+    path = incident / "fleetfix.toml"
+    path.write_text(
+        '[defaults]\ndb = "file.db"\noperator = "alice"\n[run]\npack = "crowdstrike-291"'
+    )
+    env = {"FLEETFIX_DB": "env.db"}
+    rows = _rows(_config_show("--json", env=env)[0])
+    assert rows["file"]["value"] == str(path)
+    assert rows["file"]["source"] == "found in the current folder"
+    assert (rows["db"]["value"], rows["db"]["source"]) == ("env.db", "FLEETFIX_DB")
+    assert rows["db"]["beats"] == [f"{path} [defaults]"]
+    assert {"status", "run", "export", "key.lookup"} <= set(rows["db"]["commands"])
+    operator = rows["operator"]
+    assert (operator["value"], operator["source"]) == ("alice", f"{path} [defaults]")
+    assert (rows["pack"]["source"], rows["pack"]["commands"]) == (f"{path} [run]", ["run"])
+
+    # One command as it would run: the flag beats the variable, which beats the file.
+    shown, _ = _config_show("--json", "status", "--db", "flag.db", env=env)
+    status = _rows(shown)
+    assert (status["db"]["value"], status["db"]["source"]) == ("flag.db", "flag --db")
+    assert status["db"]["beats"] == ["FLEETFIX_DB", f"{path} [defaults]"]
+    assert (status["json"]["value"], status["json"]["source"]) == (False, "default")
+    _, text = _config_show("run", "-i", "hosts.csv", env=env)
+    lines = {line.split()[0]: line for line in text.splitlines()}
+    assert "flag --inventory" in lines["inventory"]
+    assert '"env.db"' in lines["db"] and "FLEETFIX_DB (beats" in lines["db"]
+    assert lines["concurrency"].split()[1:] == ["50", "default"]
+
+
+def test_config_show_names_how_the_file_was_chosen(incident: Path) -> None:
+    (incident / "other.toml").write_text('[defaults]\ndb = "file.db"\n')
+    done = CliRunner().invoke(main, ["--config", "other.toml", "config", "show", "--json"])
     assert done.exit_code == 0, done.output
-    shown = json.loads(done.stdout)
-    assert shown["file"].endswith("fleetfix.toml")
-    assert shown["sections"] == {"defaults": {"db": "file.db"}}
-    assert shown["environment"]["FLEETFIX_PASSWORD"] == "********"
-    assert shown["environment"]["FLEETFIX_USERNAME"] == "svc-fix"
-    assert "hunter2" not in done.output
+    assert _rows(json.loads(done.stdout))["file"]["source"] == "flag --config"
+    shown, _ = _config_show("--json", env={"FLEETFIX_CONFIG": "other.toml"})
+    assert _rows(shown)["file"]["source"] == "FLEETFIX_CONFIG"
+    (incident / "other.toml").unlink()
+    shown, _ = _config_show("--json")
+    assert shown["file"] is None and str(_rows(shown)["file"]["source"]).startswith("default")
+
+
+def test_config_show_refuses_an_unknown_command_or_option(incident: Path) -> None:
+    done = CliRunner().invoke(main, ["config", "show", "rnu"])
+    assert done.exit_code == EXIT_USAGE and "no command `rnu`" in done.stderr
+    done = CliRunner().invoke(main, ["config", "show", "status", "--nope"])
+    assert done.exit_code == EXIT_USAGE and "--nope" in done.stderr

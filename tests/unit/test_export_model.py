@@ -14,7 +14,7 @@ import pytest
 
 from fleetfix.credentials import Secret
 from fleetfix.export import read_report
-from fleetfix.export.model import Report
+from fleetfix.export.model import Report, TimelineSample
 from fleetfix.export.stats import median, p90
 from fleetfix.keys.audit import KEY_READ, KeyRead, record_key_read, record_rotated
 from fleetfix.keys.model import KeyId, RecoveryKeyInfo
@@ -311,6 +311,29 @@ def test_tag_filter_and_since(incident: Incident) -> None:
     assert all(s.at >= since for s in later.timeline)
     assert all(a.started_at >= since for h in later.hosts for a in h.actions)
     assert later.summary.overall == report_of(incident).summary.overall
+
+
+def test_since_opens_the_timeline_with_the_counts_in_effect_then(incident: Incident) -> None:
+    # At 22 min nobody is recovered yet and six hosts are still hit (PACS01, PACS02, RIS01,
+    # EMR01, WS02, EMR02); the next change of counts is WS02 recovering at 26 min.
+    since = T0 + timedelta(minutes=22)
+    timeline = report_of(incident, since=since).timeline
+    first, second = timeline[0], timeline[1]
+    assert (first.at, first.recovered, first.still_affected) == (since, 0, 6)
+    assert (second.at, second.recovered, second.still_affected) == (
+        T0 + timedelta(minutes=26), 1, 5)  # fmt: skip
+    assert timeline[1:] == tuple(s for s in report_of(incident).timeline if s.at >= since)
+    # A change at `since` itself is the opening sample, not doubled.
+    at_change = report_of(incident, since=T0 + timedelta(minutes=26)).timeline
+    assert (at_change[0].at, at_change[0].recovered) == (T0 + timedelta(minutes=26), 1)
+    assert at_change[1].at > at_change[0].at
+    # Before anything happened, and after the last change.
+    early = T0 - timedelta(hours=1)
+    assert report_of(incident, since=early).timeline[0] == TimelineSample(early, 0, 0)
+    late = T0 + timedelta(days=1)
+    overall = report_of(incident).summary.overall
+    assert report_of(incident, since=late).timeline == (
+        TimelineSample(late, overall.recovered, 2),)  # fmt: skip
 
 
 def test_percentiles_are_nearest_rank() -> None:

@@ -16,7 +16,8 @@ from fleetfix.models import Host, Transport
 DATA = Path(__file__).parent.parent / "data" / "inventory"
 ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
 # Variables fleetfix reads into the Host rather than keeping as tags, and the secrets it drops.
-CONSUMED = {"ansible_host", "ansible_port", "ansible_connection", "ansible_psrp_protocol"}
+CONSUMED = {"ansible_host", "ansible_port", "ansible_connection", "ansible_psrp_protocol",
+            "ansible_winrm_transport", "ansible_psrp_auth"}  # fmt: skip
 SECRETS = {"ansible_password"}
 
 
@@ -72,6 +73,8 @@ def test_hosts_groups_and_vars_match_what_ansible_inventory_resolves(sample: str
     assert set(ours) == set(theirs)
     for name, (groups, variables) in theirs.items():
         expected = {k: v for k, v in variables.items() if k not in CONSUMED | SECRETS}
+        if "ansible_winrm_transport" in variables:  # read into fleetfix's own auth= tag
+            expected["auth"] = variables["ansible_winrm_transport"].split(",")[0].strip()
         assert ours[name] == (groups, expected), name
 
 
@@ -264,3 +267,38 @@ def test_yaml_unknown_group_keys_are_a_warning(tmp_path: Path) -> None:
     assert [h.name for h in inventory.hosts] == ["web01"]
     assert inventory.warnings[0].line == 4
     assert "unknown key ignored" in inventory.warnings[0].message
+
+
+@pytest.mark.parametrize(
+    ("variables", "tag"),
+    [
+        ("ansible_connection=winrm ansible_winrm_transport=kerberos", "auth=kerberos"),
+        ("ansible_connection=winrm ansible_winrm_transport=ntlm,kerberos", "auth=ntlm"),
+        ("ansible_connection=winrm ansible_winrm_transport=plaintext", "auth=basic"),
+        ("ansible_connection=psrp ansible_psrp_auth=negotiate", "auth=negotiate"),
+        ("ansible_connection=winrm", None),
+    ],
+)
+def test_winrm_transport_becomes_the_hosts_auth(
+    tmp_path: Path, variables: str, tag: str | None
+) -> None:
+    (host,) = load_inventory(write(tmp_path, f"[pacs]\npacs01 {variables}\n")).hosts
+    assert host.tag_value("auth") == (tag.split("=")[1] if tag else None)
+    assert not any(
+        t.startswith(("ansible_winrm_transport", "ansible_psrp_auth")) for t in host.tags
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("certificate", "client-certificate logons are not supported"),
+     ("digest", "is not an authentication fleetfix knows")],
+)  # fmt: skip
+def test_an_unusable_winrm_transport_is_refused_with_its_line(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    path = write(tmp_path, f"[pacs]\npacs01 ansible_connection=winrm\n"
+                           f"pacs02 ansible_winrm_transport={value}\n")  # fmt: skip
+    with pytest.raises(InventoryError) as raised:
+        load_inventory(path)
+    assert "hosts.ini:3" in str(raised.value) and problem in str(raised.value)

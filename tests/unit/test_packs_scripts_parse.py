@@ -10,7 +10,7 @@ import pytest
 import tree_sitter
 import tree_sitter_powershell
 
-from fleetfix.packs import builtin_packs_dir, load_packs, pack_from_intune
+from fleetfix.packs import Pack, builtin_packs_dir, load_packs, pack_from_intune
 from fleetfix.probe import probe_script
 
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
@@ -73,6 +73,24 @@ def test_script_reports_with_one_compressed_json_line(script: Path) -> None:
     assert not [m.group(0) for m in POWERSHELL_7_ONLY.finditer(text)]
     # Long scripts travel over stdin, where the console code page decides the decoding.
     assert text.isascii()
+
+
+# A report field `escalate = ...` (in a [pscustomobject]@{} or as `$result.escalate = ...`).
+ESCALATE_FIELD = re.compile(r"(?m)^\s*(\$\w+\.)?escalate\s*=")
+
+
+PACKS = sorted(load_packs().values(), key=lambda p: p.id)
+
+
+@pytest.mark.parametrize("pack", PACKS, ids=[p.id for p in PACKS])
+def test_a_pack_reports_escalate_only_when_it_declares_where_to(pack: Pack) -> None:
+    reporting = [s.path.name for s in pack.scripts() if ESCALATE_FIELD.search(s.text)]
+    if pack.escalation is None:
+        assert reporting == [], f"{pack.id} reports escalate but has no [escalation]"
+        return
+    # The engine escalates on `reason`: each reason listed must be one a step can report.
+    steps = "\n".join(s.script.text for s in pack.steps if s.script is not None)
+    assert all(f"'{reason}'" in steps for reason in pack.escalation.on), pack.escalation.on
 
 
 def test_probe_ships_inside_the_package() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fleetfix.errors import StoreError
+from fleetfix.inventory import load_inventory
 from fleetfix.models import Host, HostState, Transport
 from fleetfix.store import ImportSummary, Store, open_reader
 from tests.conftest_store import open_store, pacs_hosts
@@ -70,7 +71,20 @@ def test_names_differing_only_in_case_are_one_host(store: Store) -> None:
     )
     assert summary == ImportSummary(added=1, updated=0, unchanged=0, duplicates=1)
     with open_reader(store.path) as reader:
-        assert [(h.name, h.address) for h in reader.hosts()] == [("RIS01", "127.0.0.7")]
+        # The first row wins, as in the inventory validator.
+        assert [(h.name, h.address) for h in reader.hosts()] == [("ris01", None)]
+
+
+def test_a_rooted_name_and_the_plain_name_are_one_host(store: Store, tmp_path: Path) -> None:
+    first = tmp_path / "dns-export.txt"
+    first.write_text("ws01.corp.example.\n", encoding="utf-8")
+    second = tmp_path / "cmdb.txt"
+    second.write_text("WS01.corp.example\n", encoding="utf-8")
+    store.import_hosts(load_inventory(first).hosts, source=first.name, actor="alice")
+    summary = store.import_hosts(load_inventory(second).hosts, source=second.name, actor="alice")
+    assert (summary.added, summary.updated) == (0, 1)
+    with open_reader(store.path) as reader:
+        assert [h.name for h in reader.hosts()] == ["WS01.corp.example"]
 
 
 def test_import_writes_one_audit_row_with_counts(store: Store) -> None:
