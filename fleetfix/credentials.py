@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import importlib
+import logging
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from fleetfix.errors import ConfigError
 
+log = logging.getLogger(__name__)
 KEYRING_SERVICE = "fleetfix"
 _REFERENCE = re.compile(r"\A[A-Za-z0-9_]{1,64}\Z")
 
@@ -64,17 +66,22 @@ def from_env(env: Mapping[str, str], *, reference: str | None = None) -> Credent
 
 
 def from_keyring(*, reference: str | None = None) -> Credentials | None:
-    """The OS keyring, when the optional `keyring` package is installed. The username is kept
-    under `<service>:username` beside the password, as `keyring set` users do by hand."""
+    """The OS keyring (the `keyring` package). The account name is the secret stored for
+    (`<service>`, `username`) and its password the one for (`<service>`, account), as
+    `keyring set fleetfix username` users enter them by hand. A keyring that is missing,
+    locked or has no backend (a headless jump host: NoKeyringError) has nothing, and the next
+    source is asked."""
     try:
         keyring = importlib.import_module("keyring")
-    except ImportError:
+    except ImportError:  # a build without it
         return None
     service = KEYRING_SERVICE if reference is None else f"{KEYRING_SERVICE}:{reference}"
     try:
         username = keyring.get_password(service, "username")
         password = keyring.get_password(service, username) if username else None
-    except Exception:  # an unusable keyring backend means: not configured here
+    except Exception as exc:  # an unusable keyring backend means: not configured here
+        # The type only: a backend's message may quote what it was handed.
+        log.debug("OS keyring not usable (%s); trying the next source", type(exc).__name__)
         return None
     if not username or password is None:
         return None
@@ -97,8 +104,10 @@ def resolve(
     reference: str | None = None,
     env: Mapping[str, str] | None = None,
     interactive: bool | None = None,
+    prompt: Callable[[], Credentials] = from_prompt,
 ) -> Credentials:
-    """Credentials for a run (or an inventory group's `credential=NAME` reference)."""
+    """Credentials for a run (or an inventory group's `credential=NAME` reference).
+    `prompt` is the last source, asked on a terminal (a front end may pass its own)."""
     if reference is not None and not _REFERENCE.match(reference):
         raise ConfigError(f"credential reference {reference!r}: use letters, digits and _")
     environment = os.environ if env is None else env
@@ -108,7 +117,7 @@ def resolve(
     if interactive is None:
         interactive = sys.stdin.isatty()
     if interactive and reference is None:
-        return from_prompt()
+        return prompt()
     user_var, password_var = _env_names(reference)
     raise ConfigError(
         f"no credentials: set {user_var} and {password_var}"

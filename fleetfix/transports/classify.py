@@ -121,6 +121,15 @@ def _from_asyncssh(host: str, exc: BaseException) -> errors.TransportError | Non
         )
     if isinstance(exc, asyncssh.ConnectionLost):
         return errors.ConnectionLost(host, "SSH connection lost: the host may have rebooted")
+    if isinstance(exc, asyncssh.KeyExchangeFailed) and "host key" in exc.reason:
+        # known_hosts lists keys of other types for this host, so asyncssh accepts only those
+        # types and the host offers none of them: its key is unknown or was replaced.
+        return errors.HostKeyMismatch(
+            host, "SSH host key unknown or changed (known_hosts has no key of the type the "
+                  "host offers); check --known-hosts before trusting it",
+        )  # fmt: skip
+    if isinstance(exc, asyncssh.KeyExchangeFailed):
+        return errors.ProtocolError(host, "SSH key exchange failed: no algorithm in common")
     if isinstance(exc, asyncssh.DisconnectError):
         return errors.ProtocolError(host, f"SSH disconnected ({type(exc).__name__})")
     if isinstance(exc, asyncssh.ChannelOpenError):

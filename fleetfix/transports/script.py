@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import html
 import json
 import re
@@ -34,6 +35,13 @@ _PROLOGUE = (
 _BASE64 = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
 _CLIXML_ERROR = re.compile(r'<S S="Error">(.*?)</S>', re.DOTALL)
 _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+# `chcp`'s answer, in any UI language: "Active code page: 437", "Aktive Codepage: 850."
+_CHCP = re.compile(r"(\d{3,5})\.?\s*\Z")
+_UTF8_CODEPAGE = 65001
+
+
+class ScriptEncodingError(ValueError):
+    """The script's text cannot reach the host unchanged by this route."""
 
 
 def encode_params(params: Mapping[str, Any]) -> str:
@@ -72,6 +80,36 @@ def command_for(script: str) -> tuple[str, bytes]:
     if fits_command_line(script):
         return encoded_command(script), b""
     return STDIN_COMMAND, (script.replace("\r\n", "\n") + "\n\n").encode("utf-8")
+
+
+def stdin_in_codepage(script: str, codepage: int) -> bytes:
+    """What `command_for` sends over stdin, encoded in the host console's code page instead
+    of UTF-8: over SSH, PowerShell reads stdin in that code page (the host's OEM code page),
+    so UTF-8 would arrive as different text. Raises ScriptEncodingError for text the code
+    page cannot carry, naming the first such character."""
+    codec = "utf-8" if codepage == _UTF8_CODEPAGE else f"cp{codepage}"
+    text = script.replace("\r\n", "\n") + "\n\n"
+    try:
+        codecs.lookup(codec)
+        return text.encode(codec)
+    except LookupError:
+        raise ScriptEncodingError(
+            f"the host's console code page {codepage} is unknown here, so a script too long "
+            "for the command line must be ASCII; move non-ASCII text into parameters"
+        ) from None
+    except UnicodeEncodeError as exc:
+        raise ScriptEncodingError(
+            f"the script is too long for the command line, and over stdin the host reads "
+            f"code page {codepage}, which cannot carry {text[exc.start]!r} "
+            f"(U+{ord(text[exc.start]):04X}); move such text into parameters, shorten the "
+            "script, or use WinRM/PSRP"
+        ) from None
+
+
+def parse_chcp(output: str) -> int | None:
+    """The code page number in `chcp`'s answer, or None when there is none."""
+    found = _CHCP.search(output.strip())
+    return int(found.group(1)) if found else None
 
 
 def decode_output(data: bytes) -> str:

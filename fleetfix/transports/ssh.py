@@ -1,13 +1,21 @@
 """SSH through asyncssh: one connection per session, one channel per script.
 
-Windows OpenSSH starts cmd.exe, so scripts travel as `powershell.exe -EncodedCommand` (or over
-stdin when too long). Output is read as bytes: asyncssh's strict UTF-8 decoding would drop
-the connection on the first byte a host prints in its OEM code page.
+Windows OpenSSH starts cmd.exe, so scripts travel as `powershell.exe -EncodedCommand`, or,
+when too long for cmd.exe's command line, over stdin to `powershell.exe -Command -`. PowerShell
+reads stdin in the console's code page (the host's OEM code page, not UTF-8), so a long script
+with non-ASCII text is encoded in the code page the host reports (`chcp`, asked once per
+session). Output is read as bytes: asyncssh's strict UTF-8 decoding would drop the connection
+on the first byte a host prints in its OEM code page.
+
+A command cut short (deadline, cancelled task) has its channel closed, which ends it on the
+host; a host that does not confirm that within a few seconds is not answering, and its
+connection is dropped rather than waited on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,11 +28,15 @@ from fleetfix.transports.base import CommandResult, ConnectOptions
 from fleetfix.transports.classify import classify
 from fleetfix.transports.ports import port_for
 
+# How long a host may take to confirm a channel or connection close before it is dropped.
+_CLOSE_SECONDS = 3.0
+
 
 class SshSession:
     def __init__(self, host: Host, connection: asyncssh.SSHClientConnection) -> None:
         self._host = host
         self._connection: asyncssh.SSHClientConnection | None = connection
+        self._codepage: int | None = None  # the console's, once asked
 
     @property
     def host(self) -> Host:
@@ -39,18 +51,17 @@ class SshSession:
     ) -> CommandResult:
         if self._connection is None:
             raise errors.ConnectionLost(self._host.name, "the session was closed; open a new one")
-        command_line, stdin = script.command_for(script.with_params(script_text, params))
-        if stdin and not script_text.isascii():
-            # Windows OpenSSH reads stdin in the OEM code page: non-ASCII would arrive mangled
-            # and the script would run with different text than the one written.
-            raise ValueError(
-                "a script too long for the command line must be ASCII to travel over SSH; "
-                "shorten it, move non-ASCII text into parameters, or use WinRM/PSRP"
-            )
+        full = script.with_params(script_text, params)
+        command_line, stdin = script.command_for(full)
         started = time.monotonic()
         try:
-            out, err, code = await self._run(self._connection, command_line, stdin, timeout)
-        except errors.TransportError:
+            if stdin and not full.isascii():
+                # The host reads stdin in its console code page; what that page cannot carry
+                # is refused (ScriptEncodingError) rather than run as different text.
+                stdin = script.stdin_in_codepage(full, await self._console_codepage(timeout))
+            remaining = timeout - (time.monotonic() - started)
+            out, err, code = await self._run(command_line, stdin, remaining)
+        except (errors.TransportError, script.ScriptEncodingError):
             raise
         except Exception as exc:
             raise classify(self._host.name, exc) from None
@@ -61,30 +72,69 @@ class SshSession:
             duration=time.monotonic() - started, json=script.last_line_json(stdout),
         )  # fmt: skip
 
+    async def _console_codepage(self, timeout: float) -> int:
+        """The code page PowerShell will read stdin in, as `chcp` reports it."""
+        if self._codepage is None:
+            out, _, code = await self._run("chcp", b"", timeout)
+            found = script.parse_chcp(script.decode_output(out)) if code == 0 else None
+            if found is None:
+                raise errors.ProtocolError(
+                    self._host.name, "the host did not say its console code page (chcp)"
+                )
+            self._codepage = found
+        return self._codepage
+
     async def _run(
-        self, connection: asyncssh.SSHClientConnection, command_line: str, stdin: bytes,
-        timeout: float,
-    ) -> tuple[bytes, bytes, int]:  # fmt: skip
-        # encoding=None: bytes in, bytes out, whatever the host prints.
-        async with connection.create_process(command_line, encoding=None) as process:
-            try:
-                completed = await asyncio.wait_for(process.communicate(stdin or None), timeout)
-            except TimeoutError:
-                # Leaving the block closes the channel, which ends the remote command.
-                raise errors.OperationTimeout(
-                    self._host.name, "the command did not finish before its deadline; stopped"
-                ) from None
-        out, err = completed
+        self, command_line: str, stdin: bytes, timeout: float
+    ) -> tuple[bytes, bytes, int]:
+        if self._connection is None:
+            raise errors.ConnectionLost(self._host.name, "the session was closed; open a new one")
+        process: asyncssh.SSHClientProcess[bytes] | None = None
+        try:
+            # The deadline covers opening the channel too: a host that stopped answering
+            # never confirms it.
+            async with asyncio.timeout(timeout):
+                # encoding=None: bytes in, bytes out, whatever the host prints.
+                process = await self._connection.create_process(command_line, encoding=None)
+                out, err = await process.communicate(stdin or None)
+        except TimeoutError:
+            await self._end(process)
+            raise errors.OperationTimeout(
+                self._host.name, "the command did not finish before its deadline; stopped"
+            ) from None
+        except asyncio.CancelledError:
+            await self._end(process)
+            raise
+        except Exception:  # the connection failed under the command
+            if process is not None:
+                await self._end(process)
+            raise
         code = process.exit_status
         if code is None:
             raise errors.ConnectionLost(self._host.name, "the command ended without an exit code")
         return _as_bytes(out), _as_bytes(err), code
 
+    async def _end(self, process: asyncssh.SSHClientProcess[bytes] | None) -> None:
+        """Close a command's channel, which ends the command on the host. One whose close is
+        not confirmed in time (or that never opened) means the host stopped answering: the
+        connection is dropped, so nothing waits on it any more."""
+        if process is not None:
+            process.close()
+            with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+                await asyncio.wait_for(process.wait_closed(), _CLOSE_SECONDS)
+                return
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.abort()
+
     async def close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
-            await connection.wait_closed()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(connection.wait_closed(), _CLOSE_SECONDS)
+                return
+            connection.abort()  # a host that stopped answering: do not wait for it
 
 
 def _as_bytes(data: object) -> bytes:

@@ -2,20 +2,23 @@
 one command per script, all of it in worker threads.
 
 pywinrm is synchronous and retries the WS-Man OperationTimeout fault forever, so the worker
-polls `get_command_output_raw` itself and gives up at the deadline; a timed-out command is
-signalled and its shell deleted, so no remote shell outlives us.
+polls `get_command_output_raw` itself, one short Receive slice at a time, and gives up at the
+deadline or as soon as the task awaiting it is cancelled; such a command is signalled and its
+shell deleted, so no remote shell outlives us. A shell on a host that stopped answering cannot
+be deleted then: `close()` tries again, for a host that came back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import winrm.exceptions as winrm_errors
 from winrm.protocol import Protocol
@@ -25,10 +28,16 @@ from fleetfix.transports import errors, script
 from fleetfix.transports.base import CommandResult, ConnectOptions, WinrmAuth
 from fleetfix.transports.classify import classify, classify_open
 from fleetfix.transports.ports import port_for
+from fleetfix.transports.worker import Cancelled, run_cancellable
 
 UTF8_CODEPAGE = 65001
-# WS-Man OperationTimeout per Receive: short, so the deadline is checked often.
-_RECEIVE_SLICE = 5
+# WS-Man OperationTimeout per Receive (whole seconds): the deadline and a cancellation are
+# checked between Receives, so this is how late either can be noticed. A Receive returns at
+# once when there is output: only a command that prints nothing polls once a second.
+_RECEIVE_SLICE = 1
+# How long the host may take to answer anything but a Receive (Command, Send, Signal,
+# Delete), within the deadline: these answer at once unless the host is struggling.
+_ANSWER_SECONDS = 7.0
 # What cleanup (Signal, Delete) may take after a timeout: the host is already late.
 _CLEANUP_SECONDS = 3.0
 
@@ -42,6 +51,14 @@ def check_security(options: ConnectOptions, *, host: str, https: bool) -> None:
     if options.auth is WinrmAuth.BASIC and not https and not options.security.allow_basic_over_http:
         raise errors.TransportRefused(
             host, "Basic over plain HTTP sends the password in clear; use HTTPS or NTLM"
+        )
+
+
+def check_support(options: ConnectOptions, *, host: str) -> None:
+    """Fail clearly, before any packet, on what the installed client libraries cannot do."""
+    if options.auth is WinrmAuth.CREDSSP and importlib.util.find_spec("requests_credssp") is None:
+        raise errors.ProtocolError(
+            host, "CredSSP needs the requests-credssp package, which is not installed here"
         )
 
 
@@ -70,6 +87,8 @@ class WinrmSession:
         self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._finished_command: str | None = None
+        # A shell left on a host that stopped answering: close() deletes it if it can.
+        self._orphan_shell: str | None = None
 
     @property
     def host(self) -> Host:
@@ -83,9 +102,10 @@ class WinrmSession:
         self, script_text: str, *, params: Mapping[str, Any] | None = None, timeout: float
     ) -> CommandResult:
         full = script.with_params(script_text, params)
-        loop = asyncio.get_running_loop()
         # pywinrm is sync: one slow host must not stall the loop.
-        return await loop.run_in_executor(self._executor, self._run_sync, full, timeout)
+        return await run_cancellable(
+            self._executor, lambda cancelled: self._run_sync(full, timeout, cancelled)
+        )
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -93,20 +113,28 @@ class WinrmSession:
 
     # --- worker thread -------------------------------------------------------------------
 
-    def _http_timeout(self, deadline: _Deadline) -> None:
+    def _http_timeout(self, deadline: _Deadline, *, receive: bool = False) -> None:
         remaining = max(deadline.remaining(), 0.0)
         # WS-Man counts OperationTimeout in whole seconds (pywinrm sends an int). The host
-        # answers "no output yet" after `operation`; the HTTP read timeout, a second later,
-        # only catches a host that stopped answering altogether. So a hung command is given
-        # up on at most a second past its deadline, a silent host at most two.
+        # answers a Receive with "no output yet" after `operation`; the HTTP read timeout, a
+        # second or two later, only catches a host that stopped answering altogether. So a
+        # hung command is given up on at most a second past its deadline, a silent host at
+        # most two.
         operation = max(1, min(_RECEIVE_SLICE, int(remaining)))
         self._protocol.operation_timeout_sec = operation
-        read = min(operation + 2.0, max(remaining, operation) + 1.0)
+        if receive:
+            read = min(operation + 2.0, max(remaining, operation) + 1.0)
+        else:
+            read = min(_ANSWER_SECONDS, remaining + 1.0)
         _set_http_timeout(self._protocol, (min(self._connect_timeout, read), read))
 
-    def _run_sync(self, full_script: str, timeout: float) -> CommandResult:
+    def _run_sync(
+        self, full_script: str, timeout: float, cancelled: threading.Event
+    ) -> CommandResult:
         name = self._host.name
         with self._lock:
+            if cancelled.is_set():
+                raise Cancelled
             if self._shell_id is None:
                 raise errors.ConnectionLost(name, "the session was closed; open a new one")
             started = time.monotonic()
@@ -118,8 +146,8 @@ class WinrmSession:
                 command_id = self._protocol.run_command(self._shell_id, command_line)
                 if stdin:
                     self._protocol.send_command_input(self._shell_id, command_id, stdin, end=True)
-                out, err, code = self._receive(command_id, deadline)
-            except errors.OperationTimeout:
+                out, err, code = self._receive(command_id, deadline, cancelled)
+            except (errors.OperationTimeout, Cancelled):
                 raise
             except Exception as exc:
                 # A host that stopped answering would only make Delete wait again.
@@ -132,14 +160,19 @@ class WinrmSession:
             duration=time.monotonic() - started, json=script.last_line_json(stdout),
         )  # fmt: skip
 
-    def _receive(self, command_id: str, deadline: _Deadline) -> tuple[bytes, bytes, int]:
+    def _receive(
+        self, command_id: str, deadline: _Deadline, cancelled: threading.Event
+    ) -> tuple[bytes, bytes, int]:
         assert self._shell_id is not None
         stdout: list[bytes] = []
         stderr: list[bytes] = []
         while True:
+            if cancelled.is_set():
+                self._stop(command_id)
+                raise Cancelled
             if deadline.remaining() <= 0:
                 self._give_up(command_id, host_answers=True)
-            self._http_timeout(deadline)
+            self._http_timeout(deadline, receive=True)
             try:
                 out, err, code, done = self._protocol.get_command_output_raw(
                     self._shell_id, command_id
@@ -161,25 +194,36 @@ class WinrmSession:
     def _signal_finished(self) -> None:
         finished, self._finished_command = self._finished_command, None
         if finished is not None and self._shell_id is not None:
-            with contextlib.suppress(Exception):  # that command's result is in hand already
+            try:
                 self._protocol.cleanup_command(self._shell_id, finished)
+            except Exception as exc:  # that command's result is in hand already ...
+                if _is_read_timeout(exc):
+                    raise  # ... but a host that stopped answering will not run the next
 
-    def _give_up(self, command_id: str, *, host_answers: bool) -> None:
+    def _give_up(self, command_id: str, *, host_answers: bool) -> NoReturn:
         """Stop a late command. Signal and Delete only when the host still answers: one that
         stopped answering would just make us wait again for nothing."""
         if host_answers:
-            cleanup = _Deadline.after(_CLEANUP_SECONDS)
-            with contextlib.suppress(Exception):
-                self._http_timeout(cleanup)
-                assert self._shell_id is not None
-                self._protocol.cleanup_command(self._shell_id, command_id)
-        self._abandon(delete=host_answers)
+            self._stop(command_id)
+        else:
+            self._abandon(delete=False)
         raise errors.OperationTimeout(
             self._host.name, "the command did not finish before its deadline; it was stopped"
         )
 
+    def _stop(self, command_id: str) -> None:
+        """Signal (terminate) the command and delete its shell, each within the cleanup time."""
+        with contextlib.suppress(Exception):
+            self._http_timeout(_Deadline.after(_CLEANUP_SECONDS))
+            assert self._shell_id is not None
+            self._protocol.cleanup_command(self._shell_id, command_id)
+        self._abandon()
+
     def _abandon(self, *, delete: bool = True) -> None:
         shell_id, self._shell_id = self._shell_id, None
+        if not delete:
+            # The connection is dead, not the shell: Delete it later over a fresh one.
+            self._orphan_shell = shell_id
         with contextlib.suppress(Exception):
             if delete and shell_id is not None:
                 self._http_timeout(_Deadline.after(_CLEANUP_SECONDS))
@@ -189,6 +233,11 @@ class WinrmSession:
 
     def _close_sync(self) -> None:
         with self._lock:
+            orphan, self._orphan_shell = self._orphan_shell, None
+            if orphan is not None and self._shell_id is None:
+                # The host stopped answering mid-command; if it is back, its shell would
+                # otherwise count against MaxShellsPerUser until WinRM's idle timeout.
+                self._shell_id = orphan
             self._abandon()
 
 
@@ -225,6 +274,7 @@ class WinrmTransport:
 
     async def open(self, host: Host, *, timeout: float) -> WinrmSession:
         check_security(self._options, host=host.name, https=self._https)
+        check_support(self._options, host=host.name)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._open_sync, host, timeout)
 

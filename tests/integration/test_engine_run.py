@@ -648,3 +648,26 @@ async def test_bitlocker_protectors_gets_each_hosts_escrowed_ids_from_the_key_pr
 def store_actions(store: Store) -> list[ActionRecord]:
     with open_reader(store.path) as reader:
         return reader.actions()
+
+
+async def test_a_black_holed_host_does_not_hold_up_the_others(
+    service_lab: Lab, tmp_path: Path
+) -> None:
+    hosts = lab_hosts(service_lab)
+    from fleetfix.engine.order import order_hosts
+
+    hung = order_hosts(hosts, "criticality")[0].name  # the first one started
+    service_lab.set_fault(hung, Fault(FaultKind.BLACKHOLE))
+    policy = RunPolicy(pack="crowdstrike-291", concurrency=3, connect_timeout=2.0,
+                       probe_timeout=4.0, retry_initial=0.2, retry_max_wait=0.5,
+                       retry_deadline=3.0, hands_on_after=3.0, watch_interval=0.05)  # fmt: skip
+    try:
+        with open_store(tmp_path / "i.db", hosts) as store:
+            events = await drive(service_lab, store, hosts, policy)
+    finally:
+        service_lab.clear_faults(hung, None)
+    done = [e.host for e in events if isinstance(e, HostDone)]
+    assert set(done) == {h.name for h in hosts}
+    # Every other host finished while the hung one was still being waited for.
+    assert done[-1] == hung, done
+    assert final_states(events)[hung] in {S.NEEDS_HANDS_ON, S.FAILED, S.UNREACHABLE}

@@ -134,3 +134,36 @@ def test_repeated_auth_failures_stop_the_run(lab_thread: LabThread, tmp_path: Pa
 async def _set_fault_everywhere(lab: Lab) -> None:
     lab.set_fault("all", Fault(FaultKind.AUTH_FAIL))
     await lab.settle()
+
+
+def test_allow_basic_http_lets_basic_over_plain_http_through(
+    lab_thread: LabThread, tmp_path: Path
+) -> None:
+    lab = lab_thread.lab
+    name = sorted(up_names(lab))[0]
+    basic = ("--limit", name, "--transport", "winrm", "--auth", "basic", "--json")
+    refused = invoke(exec_command, lab, tmp_path / "i.db", *basic, "--", "hostname")
+    allowed = invoke(exec_command, lab, tmp_path / "i.db", *basic, "--allow-basic-http",
+                     "--", "hostname")  # fmt: skip
+    assert json.loads(refused.stdout)["status"] == "refused"
+    record = json.loads(allowed.stdout)
+    assert (record["status"], record["stdout"].strip()) == ("ok", name), allowed.output
+    with open_reader(tmp_path / "i.db") as reader:
+        runs = reader.audit_log(event="exec")
+    assert [r.details["allow_basic_http"] for r in runs] == [False, True]
+
+
+def test_allow_credssp_lifts_the_refusal(lab_thread: LabThread, tmp_path: Path) -> None:
+    lab = lab_thread.lab
+    name = sorted(up_names(lab))[0]
+    credssp = ("--limit", name, "--transport", "winrm-https", "--auth", "credssp", "--json")
+    refused = invoke(exec_command, lab, tmp_path / "i.db", *credssp, "--", "hostname")
+    allowed = invoke(exec_command, lab, tmp_path / "i.db", *credssp, "--allow-credssp",
+                     "--", "hostname")  # fmt: skip
+    assert json.loads(refused.stdout)["status"] == "refused"
+    record = json.loads(allowed.stdout)
+    # The lab speaks no CredSSP (and requests-credssp is not installed): an error or a
+    # rejected logon, with a reason, but no longer fleetfix's refusal.
+    assert record["status"] in {"error", "auth_failed"}, allowed.output
+    assert "CredSSP" in record["error"]
+    assert PASSWORD not in allowed.output

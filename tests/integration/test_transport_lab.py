@@ -12,8 +12,8 @@ import pytest
 
 from fleetfix.lab.api import Fault, FaultKind
 from fleetfix.lab.fleet import Lab
-from fleetfix.models import Transport
-from fleetfix.transports import errors
+from fleetfix.models import Host, Transport
+from fleetfix.transports import errors, script
 from fleetfix.transports.base import ConnectOptions, Security, WinrmAuth
 from fleetfix.transports.selection import make_transport, open_session
 from tests.integration.test_transport_support import (
@@ -190,7 +190,7 @@ async def test_a_wsman_fault_is_a_protocol_error(
         )
 
 
-@pytest.mark.parametrize("kind", [Transport.WINRM, Transport.PSRP, Transport.SSH])
+@pytest.mark.parametrize("kind", ALL_TRANSPORTS)
 async def test_a_reset_mid_command_is_connection_lost(
     lab: Lab, executor: ThreadPoolExecutor, kind: Transport
 ) -> None:
@@ -258,13 +258,12 @@ async def test_a_hung_command_times_out_without_stalling_the_event_loop(
     await session.close()
 
 
+@pytest.mark.parametrize("kind", ALL_TRANSPORTS)
 async def test_check_turns_a_failed_script_into_a_remote_error_with_its_stderr(
-    lab: Lab, executor: ThreadPoolExecutor
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
 ) -> None:
     host = inventory_host(lab, up_host(lab).name)
-    session = await make_transport(Transport.WINRM, options(lab), executor=executor).open(
-        host, timeout=10
-    )
+    session = await make_transport(kind, options(lab), executor=executor).open(host, timeout=10)
     try:
         result = await session.run("Get-Item -LiteralPath 'C:\\nope'", timeout=10)
         assert (await session.run("Write-Output ok", timeout=10)).check().stdout.strip() == "ok"
@@ -276,16 +275,42 @@ async def test_check_turns_a_failed_script_into_a_remote_error_with_its_stderr(
     assert "C:\\nope" in caught.value.stderr
 
 
-async def test_a_long_non_ascii_script_is_refused_over_ssh_rather_than_mangled(
+async def test_a_long_non_ascii_script_travels_over_ssh_stdin_unchanged(
     lab: Lab, executor: ThreadPoolExecutor
 ) -> None:
     host = inventory_host(lab, up_host(lab).name)
-    body = "# Überprüfung\n" + "Write-Output 'padding padding padding'\n" * 200
+    word = "Überprüfung der Gerätetreiber: Größe ±5 °C, naïve café"
+    body = "# Prüft, ob der Text unverändert ankommt\n"
+    body += "Write-Output 'padding padding padding'\n" * 200
+    body += f"$word = '{word}'\n"
+    # Answered in base64 of UTF-8: over SSH the console would print é as one cp437 byte.
+    body += "[Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($word))\n"
+    assert not script.fits_command_line(script.with_params(body, None))
     session = await make_transport(Transport.SSH, options(lab), executor=executor).open(
         host, timeout=10
     )
     try:
-        with pytest.raises(ValueError, match="ASCII"):
+        result = await session.run(body, timeout=10)
+        again = await session.run(body, timeout=10)  # the code page is asked once per session
+    finally:
+        await session.close()
+    assert result.exit_code == 0, result.stderr
+    assert script.decode_base64_text(result.stdout.splitlines()[-1]) == word
+    assert again.stdout == result.stdout
+    history = [entry["command"] for entry in lab.history(host.name)["commands"]]
+    assert history.count("chcp") == 1
+
+
+async def test_a_long_script_with_text_the_hosts_code_page_lacks_is_refused_over_ssh(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    host = inventory_host(lab, up_host(lab).name)
+    body = "# ‘curly’ quotes 😀\n" + "Write-Output 'padding padding padding'\n" * 200
+    session = await make_transport(Transport.SSH, options(lab), executor=executor).open(
+        host, timeout=10
+    )
+    try:
+        with pytest.raises(ValueError, match=r"code page 437.*U\+2018"):
             await session.run(body, timeout=10)
         # The same text as a parameter travels fine: parameters are base64.
         result = await session.run("Write-Output $Params.n.Length", params={"n": body},
@@ -293,3 +318,86 @@ async def test_a_long_non_ascii_script_is_refused_over_ssh_rather_than_mangled(
     finally:
         await session.close()
     assert result.stdout.strip() == str(len(body))
+
+
+@pytest.mark.parametrize("kind", [Transport.WINRM, Transport.PSRP])
+async def test_basic_over_plain_http_runs_when_allowed_by_name(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    allowed = ConnectOptions(
+        credentials=options(lab).credentials, auth=WinrmAuth.BASIC,
+        security=Security(allow_basic_over_http=True),
+    )  # fmt: skip
+    host = inventory_host(lab, up_host(lab).name)
+    session = await make_transport(kind, allowed, executor=executor).open(host, timeout=10)
+    try:
+        result = await session.run("hostname", timeout=10)
+    finally:
+        await session.close()
+    assert (result.exit_code, result.stdout.strip()) == (0, host.name)
+
+
+@pytest.mark.parametrize("kind", ALL_TRANSPORTS[:4])
+async def test_credssp_when_allowed_is_not_refused_and_fails_on_its_own_merits(
+    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+) -> None:
+    paths = lab.paths()
+    allowed = ConnectOptions(
+        credentials=options(lab).credentials, auth=WinrmAuth.CREDSSP,
+        security=Security(ca_file=Path(paths["ca"]), allow_credssp=True),
+    )  # fmt: skip
+    host = inventory_host(lab, up_host(lab).name)
+    # The lab offers Negotiate and Basic only, and requests-credssp is not a dependency:
+    # what is left is the client's or the host's answer, never fleetfix's refusal.
+    with pytest.raises(errors.TransportError) as caught:
+        session = await make_transport(kind, allowed, executor=executor).open(host, timeout=10)
+        await session.close()
+    assert not isinstance(caught.value, errors.TransportRefused)
+    assert isinstance(caught.value, errors.AuthFailed | errors.ProtocolError)
+    assert "credssp" in str(caught.value).lower()
+    assert PASSWORD not in str(caught.value)
+
+
+async def test_a_peer_that_breaks_the_ssh_protocol_is_a_protocol_error(
+    lab: Lab, executor: ThreadPoolExecutor
+) -> None:
+    """The lab's OpenSSH speaks correct SSH whatever the fault, so the peer here is something
+    else on the SSH port: it announces itself as OpenSSH, then sends bytes that are no SSH
+    packet (a middlebox, a half-upgraded service)."""
+
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"SSH-2.0-OpenSSH_for_Windows_9.5\r\n")
+        await reader.readline()
+        writer.write(b"\x00\x00\x00\x0c\x0a\x15" + b"\xff" * 20)
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(broken, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    host = Host("BROKEN-01", address="127.0.0.1", transport=Transport.SSH,
+                tags=(f"ssh_port={port}",))  # fmt: skip
+    try:
+        with pytest.raises(errors.ProtocolError, match="SSH"):
+            await make_transport(Transport.SSH, options(lab), executor=executor).open(
+                host, timeout=10
+            )
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_ssh_host_key_of_a_type_known_hosts_lacks_is_a_host_key_mismatch(
+    lab: Lab, executor: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    """known_hosts holds an RSA key for the host, which now offers ed25519 (reinstalled):
+    asyncssh fails the key exchange, which is the host key's doing, not the protocol's."""
+    host = inventory_host(lab, up_host(lab).name)
+    stranger = asyncssh.generate_private_key("ssh-rsa").export_public_key().decode()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{host.address}]:{host.tag_value('ssh_port')} {stranger}", encoding="utf-8")
+    transport = make_transport(
+        Transport.SSH, options(lab, security=Security(known_hosts=known)), executor=executor
+    )
+    with pytest.raises(errors.HostKeyMismatch, match="known-hosts"):
+        await transport.open(host, timeout=10)

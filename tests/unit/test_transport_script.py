@@ -6,6 +6,7 @@ import base64
 import json
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -109,3 +110,28 @@ def test_a_last_line_that_is_not_a_json_object_gives_none() -> None:
 
 def test_invalid_utf8_output_is_replaced_not_fatal() -> None:
     assert script.decode_output(b"caf\x82 ok\r\n") == "caf\ufffd ok\r\n"
+
+
+def test_chcp_answers_in_any_ui_language_give_the_code_page() -> None:
+    assert script.parse_chcp("Active code page: 437\r\n") == 437
+    assert script.parse_chcp("Aktive Codepage: 850.\r\n") == 850
+    assert script.parse_chcp("Page de codes active : 65001\r\n") == 65001
+    assert script.parse_chcp("'chcp' is not recognized as an internal command") is None
+
+
+def test_stdin_for_ssh_is_encoded_in_the_hosts_console_code_page() -> None:
+    text = "Write-Output 'Größe'\r\n"
+    assert script.stdin_in_codepage(text, 850) == "Write-Output 'Größe'\n\n\n".encode("cp850")
+    assert script.stdin_in_codepage(text, 65001) == "Write-Output 'Größe'\n\n\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("text", "codepage", "named"),
+    [("a‘quoted’", 437, "U+2018"), ("Ж", 850, "U+0416"), ("é", 99999, "unknown")],
+)
+def test_text_the_code_page_cannot_carry_is_refused_saying_why(
+    text: str, codepage: int, named: str
+) -> None:
+    with pytest.raises(script.ScriptEncodingError, match=re.escape(named)) as caught:
+        script.stdin_in_codepage(text, codepage)
+    assert str(codepage) in str(caught.value)
