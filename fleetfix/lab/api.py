@@ -33,6 +33,10 @@ class FaultKind(enum.StrEnum):
     DROP = "drop"  # each request dropped (connection closed) with probability `rate`
 
 
+# Faults that mean nothing without a delay: with 0 seconds they would silently do nothing.
+TIMED_FAULTS = frozenset({FaultKind.LATENCY, FaultKind.SLOW_OUTPUT})
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
     kind: FaultKind
@@ -66,16 +70,52 @@ class PipelineCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class PipelineError:
+    """One error record of a PSRP pipeline, in the terms Windows sends it."""
+
+    message: str
+    fully_qualified_error_id: str = "RuntimeException"
+    category: str = "NotSpecified"  # an ErrorCategory name: ObjectNotFound, InvalidArgument...
+    exception_type: str = "System.Management.Automation.RuntimeException"
+    target: str = ""
+    activity: str = ""  # the command that wrote it, e.g. Get-Item
+    # How many output objects the pipeline had written before this record.
+    after_output: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineMessage:
+    """A warning, verbose or debug line a PSRP pipeline wrote."""
+
+    stream: str  # "warning", "verbose" or "debug"
+    text: str
+    after_output: int = 0  # how many output objects the pipeline had written before it
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineResult:
-    """PSRP output: objects for the output stream, error records as messages."""
+    """PSRP output, and what the pipeline wrote beside it (`records`, in order).
+    Non-terminating errors (`Get-Item C:\\missing`) are records and the pipeline still
+    completes; a terminating one (`throw`, -ErrorAction Stop, an unknown command) ends it
+    Failed and is the `failure`, as on Windows."""
 
     output: Sequence[Any]
-    errors: Sequence[str]
-    had_errors: bool
+    records: Sequence[PipelineError | PipelineMessage] = ()
+    failure: PipelineError | None = None
     duration: float = 0.0
     # The code of an `exit N` that ended the script, else None. Over PSRP Windows reports it
     # only through the client host's SetShouldExit, never as an error.
     exit_code: int | None = None
+
+    @property
+    def errors(self) -> list[PipelineError]:
+        """The non-terminating error records."""
+        return [record for record in self.records if isinstance(record, PipelineError)]
+
+    @property
+    def had_errors(self) -> bool:
+        """What pypsrp 0.9's `had_errors` says: the pipeline ended Failed."""
+        return self.failure is not None
 
 
 class SimHost(Protocol):

@@ -18,12 +18,19 @@ from typing import Any
 import click
 
 from fleetfix.errors import LabError
-from fleetfix.lab.api import FaultKind
+from fleetfix.lab.api import TIMED_FAULTS, FaultKind
 from fleetfix.lab.control import BOOT_MODES, request
 from fleetfix.lab.files import CONTROL
+from fleetfix.lab.shares import SCENARIOS, describe
 
 DEFAULT_DIR = Path("lab-run")
-SCENARIO_NAMES = ("crowdstrike-291", "service-outage", "mixed")
+SCENARIO_NAMES = tuple(SCENARIOS)
+# Made from the numbers the scenarios are built from, so the help cannot drift from them.
+_SCENARIO_HELP = (
+    f"crowdstrike-291: {describe('crowdstrike-291')}. "
+    f"service-outage: {describe('service-outage')}. "
+    "mixed: half the shares of each."
+)
 
 
 def _diag(message: str) -> None:
@@ -61,7 +68,13 @@ def lab() -> None:
 
 @lab.command()
 @click.option("--hosts", type=click.IntRange(1, 60000), default=10, show_default=True)
-@click.option("--scenario", type=click.Choice(SCENARIO_NAMES), default="crowdstrike-291")
+@click.option(
+    "--scenario",
+    type=click.Choice(SCENARIO_NAMES),
+    default="crowdstrike-291",
+    show_default=True,
+    help=_SCENARIO_HELP,
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--time-scale",
@@ -160,21 +173,37 @@ def status(directory: Path | None, as_json: bool) -> None:
 @lab.command()
 @click.argument("target", metavar="HOST|all")
 @click.argument("kind", required=False, type=click.Choice([k.value for k in FaultKind]))
-@click.option("--seconds", type=float, default=0.0, help="Delay for latency and slow_output.")
+@click.option(
+    "--seconds",
+    type=float,
+    default=None,
+    help="Delay (real seconds, above 0) for latency and slow_output; they need it.",
+)
 @click.option("--rate", type=click.FloatRange(0, 1), default=1.0, help="Share for drop.")
 @click.option("--clear", is_flag=True, help="Clear KIND (every kind if none is given).")
 @dir_option
 def fault(
-    target: str, kind: str | None, seconds: float, rate: float, clear: bool, directory: Path | None
+    target: str,
+    kind: str | None,
+    seconds: float | None,
+    rate: float,
+    clear: bool,
+    directory: Path | None,
 ) -> None:
     """Switch a fault on (or off with --clear) for one host or the whole fleet."""
     if kind is None and not clear:
         raise click.UsageError("name a fault KIND, or use --clear")
+    timed = not clear and kind is not None and FaultKind(kind) in TIMED_FAULTS
+    if timed and (seconds is None or not seconds > 0):
+        # Without a delay these faults would be switched on and do nothing at all.
+        raise click.BadParameter(
+            f"a {kind} fault needs a delay above 0, e.g. --seconds 2", param_hint="'--seconds'"
+        )
     message = {
         "op": "fault",
         "target": target,
         "kind": kind,
-        "seconds": seconds,
+        "seconds": seconds or 0.0,
         "rate": rate,
         "clear": clear,
     }

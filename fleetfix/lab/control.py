@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetfix.errors import LabError
-from fleetfix.lab.api import Fault, FaultKind
+from fleetfix.lab.api import TIMED_FAULTS, Fault, FaultKind
 
 if TYPE_CHECKING:  # the CLI's client side imports this module and must stay light
     from fleetfix.lab.host import LabHost
@@ -74,9 +74,10 @@ def _fault_request(target: ControlTarget, request: Mapping[str, Any]) -> dict[st
         return {"cleared": target.clear_faults(where, kind)}
     if kind is None:
         raise LabError("a fault needs a kind")
-    fault = Fault(
-        kind, seconds=float(request.get("seconds", 0.0)), rate=float(request.get("rate", 1.0))
-    )
+    seconds = float(request.get("seconds") or 0.0)
+    if kind in TIMED_FAULTS and not seconds > 0:
+        raise LabError(f"a {kind.value} fault needs seconds above 0 (the delay)")
+    fault = Fault(kind, seconds=seconds, rate=float(request.get("rate", 1.0)))
     return {"hosts": target.set_fault(where, fault)}
 
 

@@ -1,7 +1,7 @@
 """Seeded fleets for the lab: the same scenario, size and seed always build the same fleet.
 
 Scenarios and the share of hosts in each condition (exact counts, rounded; what rounding
-leaves over is healthy):
+leaves over is healthy). The numbers live in `shares.py`, which `lab up --help` reads too:
 
 ``crowdstrike-291`` (19 July 2024, an hour into the outage)
     20% healthy; 15% affected but up (bad file on disk, next normal boot crash-loops);
@@ -40,33 +40,11 @@ from fleetfix.lab.boot import (
 from fleetfix.lab.clock import LabClock
 from fleetfix.lab.host import LabContext, LabHost
 from fleetfix.lab.machine import Machine, ServiceStatus, add_channel_file
+from fleetfix.lab.shares import HEAL_CHANCE, WINDOW_CHANCE, WINDOW_SECONDS
+from fleetfix.lab.shares import SCENARIOS as SCENARIOS  # re-exported: scenarios by name
 from fleetfix.lab.truth import Condition, HostTruth, truth_document
 
 C = Condition
-
-_CROWDSTRIKE_291 = {
-    C.HEALTHY: 0.20,
-    C.AFFECTED_UP: 0.15,
-    C.AFFECTED_TAMPER_PROTECTED: 0.10,
-    C.BOOT_LOOP_WINDOW: 0.30,
-    C.BOOT_LOOP_UNREACHABLE: 0.15,
-    C.BITLOCKER_RECOVERY: 0.10,
-}
-_SERVICE_OUTAGE = {C.HEALTHY: 0.40, C.SERVICE_STOPPED: 0.50, C.SERVICE_HUNG: 0.10}
-
-
-def _half_and_half(
-    first: Mapping[Condition, float], second: Mapping[Condition, float]
-) -> dict[Condition, float]:
-    return {c: (first.get(c, 0.0) + second.get(c, 0.0)) / 2 for c in Condition}
-
-
-#: Scenario name -> share of hosts in each condition.
-SCENARIOS: Mapping[str, Mapping[Condition, float]] = {
-    "crowdstrike-291": _CROWDSTRIKE_291,
-    "service-outage": _SERVICE_OUTAGE,
-    "mixed": _half_and_half(_CROWDSTRIKE_291, _SERVICE_OUTAGE),
-}
 
 # (name prefix, role, criticality, weight): a hospital's Windows estate.
 _ROLES = (
@@ -247,9 +225,9 @@ def _profile_for(condition: Condition, rng: random.Random) -> BootProfile:
         return BootProfile(
             boot_seconds=boot_seconds,
             crash_restart_seconds=restart,
-            window_chance=rng.uniform(0.3, 0.8),
-            window_seconds=rng.uniform(3, 10),
-            heal_chance=rng.uniform(0.02, 0.1),
+            window_chance=rng.uniform(*WINDOW_CHANCE),
+            window_seconds=rng.uniform(*WINDOW_SECONDS),
+            heal_chance=rng.uniform(*HEAL_CHANCE),
             bugcheck_code=code,
         )
     recovery = _BITLOCKER_LOOP_CRASHES if condition is Condition.BITLOCKER_RECOVERY else None

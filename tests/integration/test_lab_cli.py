@@ -11,8 +11,10 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 import winrm
@@ -68,16 +70,18 @@ def _read_json_line(process: subprocess.Popen[str]) -> dict[str, str]:
     return parsed
 
 
-@pytest.fixture
-def running_lab(tmp_path: Path) -> Iterator[RunningLab]:
-    directory = tmp_path / "lab-run"
-    args = ["up", "--hosts", "4", "--scenario", "service-outage", "--seed", "3"]
+@contextmanager
+def launched(
+    directory: Path, *, hosts: int = 4, stderr: IO[str] | int = subprocess.PIPE
+) -> Iterator[RunningLab]:
+    """`fleetfix lab up` in its own process, on free ports, until SIGTERM at the end."""
+    args = ["up", "--hosts", str(hosts), "--scenario", "service-outage", "--seed", "3"]
     args += ["--time-scale", "100", "--dir", str(directory)]
     args += ["--ssh-port", "0", "--winrm-port", "0", "--winrms-port", "0"]
     process = subprocess.Popen(
         [sys.executable, "-m", "fleetfix.cli", "lab", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
     try:
@@ -86,6 +90,12 @@ def running_lab(tmp_path: Path) -> Iterator[RunningLab]:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
+
+
+@pytest.fixture
+def running_lab(tmp_path: Path) -> Iterator[RunningLab]:
+    with launched(tmp_path / "lab-run") as running:
+        yield running
 
 
 def test_lab_up_prints_one_json_line_with_the_paths(running_lab: RunningLab) -> None:
@@ -97,15 +107,22 @@ def test_lab_up_prints_one_json_line_with_the_paths(running_lab: RunningLab) -> 
     assert stat.S_ISSOCK(Path(running_lab.paths["control"]).stat().st_mode)
 
 
-def test_sigterm_stops_the_lab_cleanly(running_lab: RunningLab) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_stops_the_lab_cleanly(running_lab: RunningLab, signum: int) -> None:
+    # SIGINT is what Ctrl-C in the terminal sends.
     entry = running_lab.entry()
-    running_lab.process.send_signal(signal.SIGTERM)
+    running_lab.process.send_signal(signum)
     assert running_lab.process.wait(timeout=30) == 0
     assert running_lab.process.stdout is not None
     assert running_lab.process.stdout.read() == ""  # stdout carried the one line, nothing else
+    assert running_lab.process.stderr is not None
+    diagnostics = running_lab.process.stderr.read()
+    assert diagnostics.rstrip().endswith("lab: stopping"), diagnostics
+    assert "Traceback" not in diagnostics and "KeyboardInterrupt" not in diagnostics
     assert not Path(running_lab.paths["control"]).exists()
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((entry["address"], int(entry["https"])), timeout=5)
+    for port in (entry["https"], entry["winrm_port"], entry["ssh_port"]):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((entry["address"], int(port)), timeout=5)
 
 
 def test_status_lists_every_host(running_lab: RunningLab) -> None:

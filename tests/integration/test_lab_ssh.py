@@ -16,7 +16,15 @@ from typing import Any
 import asyncssh
 import pytest
 
-from fleetfix.lab.api import Completed, Fault, FaultKind, PipelineCommand, PipelineResult, Service
+from fleetfix.lab.api import (
+    Completed,
+    Fault,
+    FaultKind,
+    PipelineCommand,
+    PipelineError,
+    PipelineResult,
+    Service,
+)
 from fleetfix.lab.ssh import (
     SshListener,
     generate_host_key,
@@ -87,7 +95,7 @@ class CmdHost:
         input_objects: Sequence[Any] = (),
         transport: str | None = "psrp",
     ) -> PipelineResult:
-        return PipelineResult([], ["no PSRP over SSH"], True)
+        return PipelineResult([], failure=PipelineError("no PSRP over SSH"))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import base64
 import pytest
 import requests
 import winrm
+from pypsrp.complex_objects import ErrorRecord, PSInvocationState
 from pypsrp.host import PSHost
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
@@ -87,23 +88,39 @@ async def test_a_crash_refuses_new_requests_until_the_host_is_back() -> None:
     assert host.history == ()
 
 
-def _failing_pipeline(port: int) -> tuple[bool, list[str]]:
+def _get_item(port: int, **parameters: str) -> tuple[bool, int, list[ErrorRecord]]:
     wsman = WSMan(
         "127.0.0.1", port=port, username=ADMIN, password=PASSWORD, ssl=False, auth="negotiate"
     )
     with RunspacePool(wsman) as pool:
         ps = PowerShell(pool)
         ps.add_cmdlet("Get-Item").add_parameter("Path", "C:\\does-not-exist")
+        for name, value in parameters.items():
+            ps.add_parameter(name, value)
         ps.invoke()
-        return ps.had_errors, [str(error) for error in ps.streams.error]
+        return ps.had_errors, ps.state, list(ps.streams.error)
 
 
-async def test_psrp_error_on_the_machine_sets_had_errors() -> None:
+async def test_a_non_terminating_error_is_an_error_record_and_the_pipeline_completes() -> None:
+    # As on Windows: `Get-Item C:\missing` writes an ErrorRecord and the pipeline ends in
+    # the Completed state, so pypsrp 0.9 leaves had_errors False.
     async with serving() as lab:
-        had_errors, errors = await asyncio.to_thread(_failing_pipeline, lab.port)
-    assert had_errors is True
-    assert len(errors) == 1
-    assert "does-not-exist" in errors[0]
+        had_errors, state, errors = await asyncio.to_thread(_get_item, lab.port)
+    assert (had_errors, state) == (False, PSInvocationState.COMPLETED)
+    [error] = errors
+    assert str(error) == "Cannot find path 'C:\\does-not-exist' because it does not exist."
+    assert error.fq_error == "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand"
+    assert (error.category, error.target_name) == (13, "C:\\does-not-exist")  # ObjectNotFound
+
+
+async def test_error_action_stop_fails_the_pipeline_and_sets_had_errors() -> None:
+    async with serving() as lab:
+        had_errors, state, errors = await asyncio.to_thread(_get_item, lab.port, ErrorAction="Stop")
+    assert (had_errors, state) == (True, PSInvocationState.FAILED)
+    # The record arrives once, inside the Failed state.
+    assert [str(error) for error in errors] == [
+        "Cannot find path 'C:\\does-not-exist' because it does not exist."
+    ]
 
 
 def _sleep_past_the_operation_timeout(port: int) -> bool:

@@ -21,6 +21,7 @@ from fleetfix.lab.api import (
     Completed,
     Fault,
     PipelineCommand,
+    PipelineError,
     PipelineResult,
     Service,
 )
@@ -110,7 +111,7 @@ class ScriptedHost:
         self.pipelines.append(commands)
         self.transports.append(transport)
         output: list[Any] = list(input_objects)
-        errors: list[str] = []
+        errors: list[PipelineError] = []
         duration = 0.0
         for command in commands:
             text = command.name
@@ -118,15 +119,16 @@ class ScriptedHost:
                 sleep = _SLEEP.search(text)
                 duration += float(sleep.group(1)) if sleep else 0.0
                 if "throw" in text:
-                    errors.append(text.split("throw", 1)[1].strip(" '\""))
-                    return PipelineResult(output, errors, True, duration)
+                    failure = PipelineError(text.split("throw", 1)[1].strip(" '\""))
+                    return PipelineResult(output, errors, failure, duration)
                 output.append(f"script:{text}")
             elif text == "Write-Error":
-                errors.append(str(command.parameters.get("Message", "error")))
+                message = str(command.parameters.get("Message", "error"))
+                errors.append(PipelineError(message, after_output=len(output)))
             else:
                 values = [str(v) for v in command.parameters.values()]
                 output.append(" ".join([text, *values, *map(str, command.arguments)]))
-        return PipelineResult(output, errors, bool(errors), duration)
+        return PipelineResult(output, errors, None, duration)
 
 
 def _powershell(script: str) -> Completed:

@@ -41,7 +41,7 @@ def test_parameter_values_are_data_never_code() -> None:
     machine = new_machine()
     hostile = "x'; bcdedit /set '{default}' safeboot network; '"
     result = run_pipeline(machine, [PipelineCommand("Get-Service", parameters={"Name": hostile})])
-    assert result.had_errors
+    assert [error.target for error in result.errors] == [hostile]
     assert machine.bcd.safeboot is None
 
 
@@ -73,10 +73,12 @@ def test_input_objects_reach_the_first_step() -> None:
     assert measure.Count == 3
 
 
-def test_an_unknown_cmdlet_is_an_error_message() -> None:
+def test_an_unknown_cmdlet_fails_the_pipeline() -> None:
     result = run_pipeline(new_machine(), [PipelineCommand("Get-Nothing")])
     assert result.had_errors
-    assert result.errors[0].startswith("The term 'Get-Nothing' is not recognized")
+    assert result.failure is not None
+    assert result.failure.message.startswith("The term 'Get-Nothing' is not recognized")
+    assert result.errors == []
 
 
 def test_a_dictionary_parameter_is_read_as_a_hashtable() -> None:
@@ -109,7 +111,8 @@ def test_a_throw_keeps_what_was_written_before_it() -> None:
     script = "'before'\nthrow 'bad'\n'after'"
     result = run_pipeline(new_machine(), [PipelineCommand(script, is_script=True)])
     assert result.output == ["before"]
-    assert result.errors == ["bad"]
+    assert result.failure is not None and result.failure.message == "bad"
+    assert result.errors == []  # Windows sends it in the Failed state only
     assert result.had_errors
 
 
@@ -130,3 +133,38 @@ def test_exit_in_a_psrp_script_is_not_an_error() -> None:
     script = "'reported'\nexit 1\n'unreached'"
     result = run_pipeline(new_machine(), [PipelineCommand(script, is_script=True)])
     assert (result.output, result.had_errors) == (["reported"], False)
+
+
+def test_a_non_terminating_error_is_a_record_and_the_pipeline_completes() -> None:
+    result = run_pipeline(
+        new_machine(), [PipelineCommand("Get-Item", parameters={"Path": "C:\\missing"})]
+    )
+    assert (result.failure, result.had_errors) == (None, False)
+    [error] = result.errors
+    assert error.message == "Cannot find path 'C:\\missing' because it does not exist."
+    assert error.fully_qualified_error_id == (
+        "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand"
+    )
+    assert (error.category, error.target) == ("ObjectNotFound", "C:\\missing")
+
+
+def test_error_action_stop_makes_the_same_error_terminating() -> None:
+    parameters = {"Path": "C:\\missing", "ErrorAction": "Stop"}
+    result = run_pipeline(new_machine(), [PipelineCommand("Get-Item", parameters=parameters)])
+    assert result.had_errors
+    assert result.failure is not None
+    assert result.failure.fully_qualified_error_id.startswith("PathNotFound,")
+    assert result.errors == []
+
+
+def test_a_statement_terminating_error_in_a_script_lets_the_pipeline_complete() -> None:
+    script = "[int]'x'\n'went on'"
+    result = run_pipeline(new_machine(), [PipelineCommand(script, is_script=True)])
+    assert (result.output, result.had_errors, len(result.errors)) == (["went on"], False, 1)
+
+
+def test_an_error_record_knows_its_place_among_the_output() -> None:
+    script = "'one'\nWrite-Error 'in between'\n'two'\n'three'"
+    result = run_pipeline(new_machine(), [PipelineCommand(script, is_script=True)])
+    assert result.output == ["one", "two", "three"]
+    assert [(e.message, e.after_output) for e in result.errors] == [("in between", 1)]

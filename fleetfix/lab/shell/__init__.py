@@ -9,15 +9,21 @@ Choices where Windows behaviour had to be pinned down (tests hold each of them):
   included) and 0 when it succeeded. A script that does not parse runs nothing and gives 1.
 - Error records go to stderr as CLIXML with -EncodedCommand (what pywinrm's run_ps strips)
   and as console text with -Command. Warnings travel with them (`<S S="warning">`).
+- Over PSRP a non-terminating error (`Get-Item C:\\missing`) is an ErrorRecord message, sent
+  where it was written among the output, and the pipeline ends Completed; a terminating one
+  (`throw`, -ErrorAction Stop, an unknown command, a parse error) ends it Failed, carried in
+  the state message only. pypsrp 0.9 sets `had_errors` only for Failed.
 - `-Command -` runs all of stdin as one script (Windows reads it line by line; the blank
   line fleetfix appends makes the two agree for complete scripts).
 - Statement-terminating errors (a failed cast, a bad method call, an unknown command) end
   their statement and the script goes on, unless a try block catches them.
 - `del` prints "Access is denied." but exits 0, like cmd.exe: a fix must verify.
 - Windows PowerShell 5.1 has no `-AsByteStream` (PowerShell 6+), `&&`/`||` (7+): rejected.
-- Where tree-sitter-powershell rejects valid PowerShell (a bare-word list with spaces such
-  as `Select-Object Name, Status`, a one-line function with `param`), the lab rejects it too:
-  scripts that ship are parsed by the same grammar, so quote the names.
+- Comma lists in command arguments (`Select-Object Name,Status`, `Get-Service -Name a, b`)
+  are one array argument, as in PowerShell, although tree-sitter-powershell misreads them
+  (ps/arglists.py); a comma with no argument before it or nothing after it is a parse error.
+- Where tree-sitter-powershell rejects other valid PowerShell (a one-line function with
+  `param`), the lab rejects it too.
 - The lab's machines run in UTC: local and universal times are the same instant.
 """
 
@@ -26,10 +32,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fleetfix.lab.api import Completed, PipelineCommand, PipelineResult
+from fleetfix.lab.api import (
+    Completed,
+    PipelineCommand,
+    PipelineError,
+    PipelineMessage,
+    PipelineResult,
+)
 from fleetfix.lab.machine import Machine
 from fleetfix.lab.shell.cmd import run_cmd
 from fleetfix.lab.shell.ps.engine import PipelineStep, run_steps
+from fleetfix.lab.shell.ps.values import ErrorRecord
 from fleetfix.lab.shell.ps.wire import from_wire, to_wire
 
 
@@ -81,7 +94,26 @@ def run_pipeline(
     steps = [PipelineStep(c.name, c.is_script, c.parameters, c.arguments) for c in commands]
     run = run_steps(machine, steps, [from_wire(i) for i in input_objects])
     output = [to_wire(value) for value in run.output]
-    return PipelineResult(output, run.errors, run.had_errors, run.lab_seconds, run.exit_code)
+    records = [
+        PipelineMessage(item.stream, item.text, item.output_before)
+        if item.record is None
+        else _pipeline_error(item.record, after_output=item.output_before)
+        for item in run.records
+    ]
+    failure = None if run.failure is None else _pipeline_error(run.failure, after_output=0)
+    return PipelineResult(output, records, failure, run.lab_seconds, run.exit_code)
+
+
+def _pipeline_error(record: ErrorRecord, *, after_output: int) -> PipelineError:
+    return PipelineError(
+        record.message,
+        fully_qualified_error_id=record.error_id,
+        category=record.category,
+        exception_type=record.exception_type,
+        target=record.target,
+        activity=record.command,
+        after_output=after_output,
+    )
 
 
 __all__ = ["encode_console", "encode_output", "run_command_line", "run_pipeline"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from fleetfix.lab.api import Fault, FaultKind
-from fleetfix.lab.wsman.soap import WsmanFaultError
+from fleetfix.lab.wsman.soap import NS_FAULT, WsmanFaultError
 
 _UNEXPECTED_SELECTORS = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/UnexpectedSelectors"
 # Windows puts two spaces after this sentence; clients compare it, so the lab does too.
@@ -62,6 +62,24 @@ def unknown_shell_id(shell_id: str) -> WsmanFaultError:
             "the shell was not found on the server. Possible causes are: the specified ShellId "
             "is incorrect or the shell no longer exists on the server. Provide the correct "
             "ShellId or create a new shell and retry the operation. "
+        ),
+        fault_detail=_UNEXPECTED_SELECTORS,
+    )
+
+
+def shell_not_found(machine: str) -> WsmanFaultError:
+    """What a WS-Transfer Get of a shell that does not exist answers (pypsrp's is_alive): the
+    invalid-selectors fault, wrapped in the shell provider's own."""
+    return WsmanFaultError(
+        code="s:Sender",
+        subcode="w:InvalidSelectors",
+        reason=_INVALID_SELECTORS,
+        wsman_code=CODE_INVALID_SELECTORS,
+        message_xml=(
+            '<f:ProviderFault provider="Shell provider" path="%systemroot%\\system32\\WsmSvc.dll">'
+            f'<f:WSManFault xmlns:f="{NS_FAULT}" Code="{CODE_INVALID_SELECTORS}" '
+            f"Machine={quoteattr(machine)}><f:Message>{escape(_INVALID_SELECTORS)}</f:Message>"
+            "</f:WSManFault></f:ProviderFault>"
         ),
         fault_detail=_UNEXPECTED_SELECTORS,
     )

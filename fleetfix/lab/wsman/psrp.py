@@ -25,7 +25,13 @@ from psrpcore.types import (
     PSInvocationState,
 )
 
-from fleetfix.lab.api import PipelineCommand, PipelineResult, SimHost
+from fleetfix.lab.api import (
+    PipelineCommand,
+    PipelineError,
+    PipelineMessage,
+    PipelineResult,
+    SimHost,
+)
 from fleetfix.lab.wsman import faults, hostcalls
 from fleetfix.lab.wsman.soap import (
     ACTION_COMMAND,
@@ -62,6 +68,8 @@ class LabPipeline:
 class PsrpShell:
     shell_id: str
     pool: psrpcore.ServerRunspacePool
+    owner: str = ""
+    client_ip: str = ""
     # By WinRS CommandId; each LabPipeline's server knows the PSRP pipeline ID.
     pipelines: dict[uuid.UUID, LabPipeline] = field(default_factory=dict)
     # Outgoing payloads per target: None is the runspace pool itself.
@@ -86,13 +94,24 @@ class PsrpShells:
         if shell_element is None or creation is None:
             raise faults.action_not_supported(request.action)
         shell_id = (shell_element.get("ShellId") or str(uuid.uuid4())).upper()
-        shell = PsrpShell(shell_id, psrpcore.ServerRunspacePool())
+        shell = PsrpShell(shell_id, psrpcore.ServerRunspacePool(), owner, client_ip)
         self._shells[shell_id] = shell
         self._feed(shell, base64.b64decode(creation.text or ""), None)
         return envelope(
             f"{ACTION_CREATE}Response",
             request.message_id,
-            _created_body(shell_id, owner, client_ip, address),
+            _resource_created(shell_id, address) + _shell_xml(shell),
+        )
+
+    def describe(self, shell_id: str) -> str | None:
+        """The shell as a WS-Transfer Get shows it (pypsrp's RunspacePool.is_alive), or None
+        when there is no such shell."""
+        shell = self._shells.get(shell_id.upper())
+        if shell is None:
+            return None
+        return _shell_xml(
+            shell,
+            extra="<rsp:MemoryUsed>58MB</rsp:MemoryUsed><rsp:ChildProcesses>0</rsp:ChildProcesses>",
         )
 
     def _shell(self, request: WsmanRequest) -> PsrpShell:
@@ -306,43 +325,69 @@ def _pipeline_command(command: psrpcore.Command) -> PipelineCommand:
     )
 
 
-def _error_record(message: str) -> ErrorRecord:
-    return ErrorRecord(
-        Exception=NETException(Message=message),
-        CategoryInfo=ErrorCategoryInfo(Category=ErrorCategory.NotSpecified),
-        FullyQualifiedErrorId="LabError",
-    )
-
-
 def _write_result(pipeline: LabPipeline) -> None:
     result = pipeline.result
     assert result is not None  # _start() ran before
     server = pipeline.server
-    for value in result.output:
+    written = 0
+    for record in result.records:
+        # Each record goes where it was written among the output, as Windows streams them.
+        for value in result.output[written : record.after_output]:
+            server.write_output(value)
+        written = max(written, min(record.after_output, len(result.output)))
+        _write_record(server, record)
+    for value in result.output[written:]:
         server.write_output(value)
-    errors = list(result.errors)
-    # pypsrp 0.9 sets had_errors only from a Failed pipeline state, so a failing pipeline
-    # carries its last error in that state (pypsrp adds it to streams.error) like a
-    # terminating error does on Windows.
-    final_error = errors.pop() if result.had_errors and errors else None
-    for message in errors:
-        server.write_error(
-            NETException(Message=message),
-            ErrorCategoryInfo(Category=ErrorCategory.NotSpecified),
-            fully_qualified_error_id="LabError",
-        )
     if result.exit_code is not None and _client_has_host(server):
         # `exit N` reaches the client only as a SetShouldExit host call (the way Ansible's
         # psrp plugin reads a script's exit code); a client without a host never learns it.
         server.host_call(HostMethodIdentifier.SetShouldExit, [result.exit_code])
-    if result.had_errors:
-        record = _error_record(final_error or "The pipeline failed.")
+    if result.failure is not None:
+        # A terminating error: the Failed state carries it (pypsrp adds it to streams.error
+        # and sets had_errors); non-terminating records alone leave the pipeline Completed.
         # psrpcore has no public "fail" for a server pipeline; _change_state is what its
         # own complete() and stop() use to emit the PipelineState message.
-        server._change_state(PSInvocationState.Failed, error=record)
+        server._change_state(PSInvocationState.Failed, error=_error_record(result.failure))
     else:
         server.complete()
     pipeline.written = True
+
+
+def _write_record(server: psrpcore.ServerPipeline, record: PipelineError | PipelineMessage) -> None:
+    if isinstance(record, PipelineMessage):
+        writers = {"warning": server.write_warning, "verbose": server.write_verbose}
+        writers.get(record.stream, server.write_debug)(record.text)
+        return
+    error = _error_record(record)
+    server.write_error(
+        error.Exception,
+        error.CategoryInfo,
+        target_object=error.TargetObject,
+        fully_qualified_error_id=error.FullyQualifiedErrorId,
+    )
+
+
+def _error_record(error: PipelineError) -> ErrorRecord:
+    # 0x80131501 (COR_E_SYSTEM): what Windows sends for PowerShell's own exceptions.
+    exception = NETException(Message=error.message, HResult=-2146233087)
+    exception.PSObject.type_names = [
+        *dict.fromkeys([error.exception_type, "System.SystemException", "System.Exception"]),
+        "System.Object",
+    ]
+    category = ErrorCategory.__members__.get(error.category, ErrorCategory.NotSpecified)
+    reason = error.exception_type.rpartition(".")[2]
+    return ErrorRecord(
+        Exception=exception,
+        CategoryInfo=ErrorCategoryInfo(
+            Category=category,
+            Activity=error.activity or None,
+            Reason=reason,
+            TargetName=error.target or None,
+            TargetType="String" if error.target else None,
+        ),
+        TargetObject=error.target or None,
+        FullyQualifiedErrorId=error.fully_qualified_error_id,
+    )
 
 
 def _client_has_host(server: psrpcore.ServerPipeline) -> bool:
@@ -357,22 +402,27 @@ def _client_has_host(server: psrpcore.ServerPipeline) -> bool:
     return bool(pipeline_host.UseRunspaceHost and has_pool_host)
 
 
-def _created_body(shell_id: str, owner: str, client_ip: str, address: str) -> str:
+def _resource_created(shell_id: str, address: str) -> str:
     return (
         f"<x:ResourceCreated><a:Address>{escape(address)}</a:Address><a:ReferenceParameters>"
         f"<w:ResourceURI>{RESOURCE_POWERSHELL}</w:ResourceURI><w:SelectorSet>"
         f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet>'
         "</a:ReferenceParameters></x:ResourceCreated>"
-        f'<rsp:Shell xmlns:rsp="{NS_SHELL}"><rsp:ShellId>{shell_id}</rsp:ShellId>'
+    )
+
+
+def _shell_xml(shell: PsrpShell, *, extra: str = "") -> str:
+    return (
+        f'<rsp:Shell xmlns:rsp="{NS_SHELL}"><rsp:ShellId>{shell.shell_id}</rsp:ShellId>'
         f"<rsp:ResourceUri>{RESOURCE_POWERSHELL}</rsp:ResourceUri>"
-        f"<rsp:Owner>{escape(owner)}</rsp:Owner>"
-        f"<rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP><rsp:ProcessId>4242</rsp:ProcessId>"
-        "<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
+        f"<rsp:Owner>{escape(shell.owner)}</rsp:Owner>"
+        f"<rsp:ClientIP>{escape(shell.client_ip)}</rsp:ClientIP>"
+        "<rsp:ProcessId>4242</rsp:ProcessId><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
         "<rsp:InputStreams>stdin pr</rsp:InputStreams>"
         "<rsp:OutputStreams>stdout</rsp:OutputStreams><rsp:MaxIdleTimeOut>PT2147483.647S"
         "</rsp:MaxIdleTimeOut><rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>"
         "<rsp:CompressionMode>NoCompression</rsp:CompressionMode><rsp:ProfileLoaded>Yes"
         "</rsp:ProfileLoaded><rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode>"
         "<rsp:State>Connected</rsp:State><rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime>"
-        "<rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>"
+        f"<rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity>{extra}</rsp:Shell>"
     )

@@ -27,12 +27,15 @@ from fleetfix.lab.wsman.soap import (
     ACTION_COMMAND,
     ACTION_CREATE,
     ACTION_DELETE,
+    ACTION_GET,
     ACTION_RECEIVE,
     ACTION_SEND,
     ACTION_SIGNAL,
+    NS_SHELL,
     MalformedRequestError,
     WsmanFaultError,
     WsmanRequest,
+    envelope,
     parse_request,
 )
 from fleetfix.lab.wsman.winrs import RESOURCE_CMD, ReceiveOptions, WinrsShells
@@ -40,6 +43,7 @@ from fleetfix.lab.wsman.winrs import RESOURCE_CMD, ReceiveOptions, WinrsShells
 log = logging.getLogger(__name__)
 SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
 _POWERSHELL_PREFIX = "http://schemas.microsoft.com/powershell/"
+RESOURCE_SHELL = NS_SHELL  # a shell itself, whatever runs in it
 # How often an in-flight request looks whether the host went down under it.
 _GENERATION_POLL = 0.05
 _T = TypeVar("_T")
@@ -157,7 +161,16 @@ class WsmanEndpoint:
         if uri == RESOURCE_CMD or uri.lower().startswith(_POWERSHELL_PREFIX):
             shells: WinrsShells | PsrpShells = self.winrs if uri == RESOURCE_CMD else self.psrp
             return await self._shell_action(shells, request, owner=owner, peer=peer)
+        if uri == RESOURCE_SHELL and request.action == ACTION_GET:
+            return self._get_shell(request)
         raise faults.action_not_supported(request.action)
+
+    def _get_shell(self, request: WsmanRequest) -> bytes:
+        # pypsrp's RunspacePool.is_alive() asks for the shell itself with a WS-Transfer Get.
+        shell = self.psrp.describe(request.shell_id)
+        if shell is None:
+            raise faults.shell_not_found(self.host.address)
+        return envelope(f"{ACTION_GET}Response", request.message_id, shell)
 
     async def _shell_action(
         self, shells: WinrsShells | PsrpShells, request: WsmanRequest, *, owner: str, peer: _Peer

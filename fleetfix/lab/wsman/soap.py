@@ -25,6 +25,7 @@ ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 
 ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
 ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
+ACTION_GET = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
 ACTION_COMMAND = f"{NS_SHELL}/Command"
 ACTION_RECEIVE = f"{NS_SHELL}/Receive"
 ACTION_SEND = f"{NS_SHELL}/Send"

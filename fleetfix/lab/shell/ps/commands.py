@@ -9,6 +9,7 @@ from typing import Any
 
 import tree_sitter
 
+from fleetfix.lab.shell.ps import arglists
 from fleetfix.lab.shell.ps import cmdlets as _cmdlets  # registers every cmdlet
 from fleetfix.lab.shell.ps.cmdlets.base import Call, Cmdlet, find_cmdlet
 from fleetfix.lab.shell.ps.expressions import evaluate, text_of, unwrap
@@ -112,10 +113,23 @@ def _arguments(interp: Interpreter, node: Node) -> tuple[list[Argument], Redirec
     arguments: list[Argument] = []
     redirects = Redirects()
     bind_next = False
+    comma_list: list[Any] | None = None  # the array argument a comma list is building
     for child in elements.children if elements is not None else []:
         if child.type == "command_argument_sep":
             bind_next = bind_next or any(c.type == ":" for c in child.children)
             continue
+        if _continues_array(child, arguments):
+            # `Name,Status` reaches us as `Name` and `,Status`: one array argument.
+            if comma_list is None:
+                comma_list = _list_start(arguments[-1].value, child.prev_named_sibling)
+            comma_list.extend(
+                arglists.continuation_values(
+                    interp, child, lambda element: _element_value(interp, element)[0]
+                )
+            )
+            arguments[-1] = Argument(arguments[-1].name, comma_list)
+            continue
+        comma_list = None
         if child.type == "command_parameter":
             arguments.append(Argument(text_of(child)[1:].rstrip(":"), None, has_value=False))
             bind_next = text_of(child).endswith(":")
@@ -123,12 +137,6 @@ def _arguments(interp: Interpreter, node: Node) -> tuple[list[Argument], Redirec
         if _redirect(interp, child, redirects):
             continue
         value, splat = _element_value(interp, child)
-        if _continues_array(child, arguments):
-            # The grammar splits `Name,Status` into `Name` and `,Status`: one array argument.
-            previous = arguments[-1].value
-            items = previous if isinstance(previous, list) else [previous]
-            arguments[-1] = Argument(arguments[-1].name, [*items, str(value)[1:]])
-            continue
         if bind_next and arguments and not arguments[-1].has_value:
             arguments[-1] = Argument(arguments[-1].name, value)
         elif splat is not None:
@@ -140,12 +148,16 @@ def _arguments(interp: Interpreter, node: Node) -> tuple[list[Argument], Redirec
 
 
 def _continues_array(child: Node, arguments: list[Argument]) -> bool:
-    return (
-        child.type == "generic_token"
-        and text_of(child).startswith(",")
-        and bool(arguments)
-        and arguments[-1].has_value
-    )
+    # The parser has already rejected comma-led elements with no argument before them.
+    return bool(arguments) and arguments[-1].has_value and arglists.starts_with_comma(child)
+
+
+def _list_start(value: Any, element: Node | None) -> list[Any]:
+    """`1,2 ,3` is one list of three; `$list ,3` is a list of two, the first a list."""
+    while element is not None and element.type == "command_argument_sep":
+        element = element.prev_named_sibling
+    literal = element is not None and unwrap(element).type == "array_literal_expression"
+    return list(value) if literal and isinstance(value, list) else [value]
 
 
 def _redirect(interp: Interpreter, child: Node, redirects: Redirects) -> bool:
@@ -221,13 +233,17 @@ def bind(spec: Cmdlet, arguments: list[Argument]) -> dict[str, Any]:
 
 
 def _bind_positional(spec: Cmdlet, params: dict[str, Any], positional: list[Any]) -> None:
+    bound: list[str] = []
     for name in spec.parameters[: spec.positional]:
         if not positional:
             return
         if name not in params:
             params[name] = positional.pop(0)
+            bound.append(name)
     if positional and spec.rest is not None:
-        params[spec.rest] = positional if len(positional) > 1 else positional[0]
+        # `Write-Output a b`: the remaining arguments join the one bound by position.
+        rest = [params[spec.rest], *positional] if spec.rest in bound else positional
+        params[spec.rest] = rest if len(rest) > 1 else rest[0]
     elif positional:
         raise _binding_error(
             spec,

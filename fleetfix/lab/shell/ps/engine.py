@@ -24,7 +24,7 @@ from fleetfix.lab.shell.ps.formatting import format_for_console
 from fleetfix.lab.shell.ps.interpreter import Interpreter
 from fleetfix.lab.shell.ps.native import not_recognized
 from fleetfix.lab.shell.ps.parser import parse
-from fleetfix.lab.shell.ps.session import ControlFlow, ExitFlow, Session
+from fleetfix.lab.shell.ps.session import ControlFlow, ExitFlow, Session, StreamItem
 from fleetfix.lab.shell.ps.values import ErrorRecord, PSRuntimeError
 from fleetfix.lab.shell.ps.wire import from_wire
 
@@ -109,11 +109,19 @@ def _render(
 @dataclass(frozen=True, slots=True)
 class PipelineRun:
     output: list[Any]
-    errors: list[str]
-    had_errors: bool
+    # What was written beside the output, in order, each knowing how many output objects
+    # came before it: error records (non-terminating: the pipeline completes) and warning,
+    # verbose and debug lines.
+    records: list[StreamItem]
+    # The terminating error (throw, -ErrorAction Stop, an unknown command) that ended it.
+    failure: ErrorRecord | None
     lab_seconds: float
     # `exit N` in a PSRP script: Windows tells the client through a SetShouldExit host call.
     exit_code: int | None = None
+
+
+# What a PSRP pipeline sends besides output and its final state.
+_PIPELINE_STREAMS = frozenset({"error", "warning", "verbose", "debug"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +144,10 @@ def run_steps(
     exit_code: int | None = None
     try:
         with interp.capture():
-            for step in steps:
+            for index, step in enumerate(steps):
                 produced: list[Any] = []
                 try:
-                    _run_step(interp, step, items, produced)
+                    _run_step(interp, step, items, produced, last=index == len(steps) - 1)
                 finally:
                     items = produced
     except ExitFlow as flow:
@@ -147,16 +155,25 @@ def run_steps(
     except ControlFlow:
         pass  # return or break outside a loop ends the pipeline
     except PSRuntimeError as error:
-        failure = None if error.reported else error.record
-    records = [i.record for i in session.streams if i.record is not None]
-    messages = [r.message for r in records] + ([failure.message] if failure else [])
+        # Windows sends a terminating error in the Failed state only, not as a record too.
+        failure = error.record
+    records = [
+        item
+        for item in session.streams
+        if item.stream in _PIPELINE_STREAMS and (item.record is None or item.record is not failure)
+    ]
     # `exit 1` alone is no error over PSRP: Windows reports it through SetShouldExit only.
-    return PipelineRun(items, messages, bool(messages), session.lab_seconds, exit_code)
+    return PipelineRun(items, records, failure, session.lab_seconds, exit_code)
 
 
-def _run_step(interp: Interpreter, step: PipelineStep, items: list[Any], out: list[Any]) -> None:
+def _run_step(
+    interp: Interpreter, step: PipelineStep, items: list[Any], out: list[Any], *, last: bool
+) -> None:
+    # Steps run one after another here, so a record written before the last step starts
+    # comes before all of the pipeline's output.
+    interp.session.pipeline_output = out if last else None
     if step.is_script:
-        _run_script_step(interp, step, items, out)
+        _run_script_step(interp, step, items, out, last=last)
         return
     spec = find_cmdlet(step.name)
     if spec is None:
@@ -168,12 +185,14 @@ def _run_step(interp: Interpreter, step: PipelineStep, items: list[Any], out: li
 
 
 def _run_script_step(
-    interp: Interpreter, step: PipelineStep, items: list[Any], out: list[Any]
+    interp: Interpreter, step: PipelineStep, items: list[Any], out: list[Any], *, last: bool
 ) -> None:
     script = parse(step.name)
     interp.session.push_scope({"input": items})
     try:
         with interp.capture() as sink:
+            if last:
+                interp.session.pipeline_output = sink
             try:
                 for child in script.root.children:
                     if child.type == "param_block":

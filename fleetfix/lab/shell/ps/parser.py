@@ -2,7 +2,8 @@
 
 The grammar is not ours, so a script the lab accepts is one a real parser accepts too. Where
 the grammar is more lenient than Windows PowerShell 5.1 (`&&` and `||` are PowerShell 7
-only), we reject explicitly.
+only, a comma with no argument before it), we reject explicitly; where it is stricter (comma
+lists of bare words, see arglists.py), we accept what PowerShell accepts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import tree_sitter
 import tree_sitter_powershell
 
+from fleetfix.lab.shell.ps import arglists
 from fleetfix.lab.shell.ps.values import ErrorRecord, PSRuntimeError
 
 
@@ -39,24 +41,35 @@ def parse(source: str) -> Script:
     data = source.encode("utf-8")
     tree = _parser().parse(data)
     problem = _first_problem(tree.root_node)
-    if problem is not None:
+    if problem is None:
+        return Script(data, tree)
+    repaired = arglists.repair(data, raw_tree, _first_problem) if b"," in data else None
+    if repaired is None:
+        dangling = arglists.dangling_comma(data, tree.root_node)
+        problem = problem if dangling is None else dangling
         raise PSRuntimeError(_parser_error(source, problem))
-    return Script(data, tree)
+    # Positions in later runtime errors come from the repaired text, which differs from the
+    # script only in blanks moved across a comma or quotes around a bare word.
+    return Script(*repaired)
+
+
+@functools.lru_cache(maxsize=256)
+def raw_tree(data: bytes) -> tree_sitter.Tree:
+    """The grammar's tree for `data`, problems and all."""
+    return _parser().parse(data)
 
 
 def _first_problem(node: tree_sitter.Node) -> tree_sitter.Node | None:
-    if node.type == "ERROR" or node.is_missing or node.type == "pipeline_chain_tail":
+    if node.type == "ERROR" or node.type == "pipeline_chain_tail":
         return node
-    if not node.has_error and node.type != "pipeline":
-        return None if not _has_chain_tail(node) else _search(node)
-    return _search(node)
-
-
-def _has_chain_tail(node: tree_sitter.Node) -> bool:
-    return any(c.type == "pipeline_chain_tail" or _has_chain_tail(c) for c in node.children)
-
-
-def _search(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    if node.is_missing:
+        return None if arglists.tolerated_missing(node) else node
+    if node.type == "command_elements":
+        for element in node.children:
+            if arglists.starts_with_comma(element) and arglists.continuation_problem(element):
+                return element
+    if not node.has_error and not _may_hide_problem(node):
+        return None
     for child in node.children:
         found = _first_problem(child)
         if found is not None:
@@ -64,12 +77,26 @@ def _search(node: tree_sitter.Node) -> tree_sitter.Node | None:
     return None
 
 
+def _may_hide_problem(node: tree_sitter.Node) -> bool:
+    # What the grammar accepts and PowerShell 5.1 does not: `&&`/`||` chains (PowerShell 7)
+    # and commas with no argument before them (`echo ,a`).
+    text = node.text or b""
+    return b"," in text or b"&&" in text or b"||" in text
+
+
 def _parser_error(source: str, node: tree_sitter.Node) -> ErrorRecord:
     row, column = node.start_point
     lines = source.splitlines() or [""]
     line = lines[min(row, len(lines) - 1)]
     token = node.text.decode("utf-8", "replace").strip() if node.text else ""
-    if node.type == "pipeline_chain_tail":
+    continuation = arglists.continuation_problem(node) if arglists.starts_with_comma(node) else None
+    if node.type == ",":
+        message, error_id = "Missing expression after ','.", "MissingExpression"
+        column += 1
+    elif continuation is not None:
+        message, error_id = continuation
+        column += 1 if error_id == "MissingExpression" else 0
+    elif node.type == "pipeline_chain_tail":
         message = f"The token '{token}' is not a valid statement separator in this version."
         error_id = "InvalidEndOfLine"
     elif node.is_missing:

@@ -78,6 +78,8 @@ class StreamItem:
     stream: str  # "output" (already formatted text), "error", "warning", "verbose"
     text: str = ""
     record: ErrorRecord | None = None
+    # In a PSRP pipeline: how many output objects were written before this record.
+    output_before: int = 0
 
 
 @dataclass(slots=True)
@@ -97,6 +99,9 @@ class Session:
     formatter: Callable[[list[Any]], str] | None = None
     # The console's output code page: what stdout bytes are encoded in from here on.
     output_codepage: int = 437
+    # Where a PSRP pipeline's last step writes its output, so that an error record knows its
+    # place among the output objects.
+    pipeline_output: list[Any] | None = None
 
     def __post_init__(self) -> None:
         globals_ = self.scopes[0]
@@ -192,7 +197,14 @@ class Session:
 
     def write_error(self, record: ErrorRecord) -> None:
         self.error_history.append(record)
-        self.streams.append(StreamItem("error", record=record))
+        self.streams.append(StreamItem("error", record=record, output_before=self._written()))
+
+    def write_message(self, stream: str, text: str) -> None:
+        """A warning, verbose or debug line."""
+        self.streams.append(StreamItem(stream, text=text, output_before=self._written()))
+
+    def _written(self) -> int:
+        return len(self.pipeline_output) if self.pipeline_output is not None else 0
 
     def set_output_codepage(self, codepage: int) -> None:
         """[Console]::OutputEncoding = ... or a child's `chcp`: later output is encoded in
@@ -204,4 +216,4 @@ class Session:
         self.streams.append(StreamItem("output", text=text))
 
     def write_warning(self, text: str) -> None:
-        self.streams.append(StreamItem("warning", text=text))
+        self.write_message("warning", text)

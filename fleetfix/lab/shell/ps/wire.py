@@ -68,4 +68,14 @@ def from_wire(value: Any) -> Any:
     ):
         properties = [*value.PSObject.adapted_properties, *value.PSObject.extended_properties]
         return PSObject({p.name: from_wire(p.get_value(value)) for p in properties})
+    # psrpcore's numbers and strings subclass Python's but not their arithmetic: an Int32
+    # plus a float is an error there (Start-Sleep -Seconds 10 over PSRP).
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
     return value

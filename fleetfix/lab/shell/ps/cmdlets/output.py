@@ -9,7 +9,6 @@ from fleetfix.lab.shell.ps.cmdlets.base import Call, cmdlet
 from fleetfix.lab.shell.ps.formatting import format_for_console
 from fleetfix.lab.shell.ps.formatting_net import format_datetime
 from fleetfix.lab.shell.ps.json51 import convert_from_json, convert_to_json
-from fleetfix.lab.shell.ps.session import StreamItem
 from fleetfix.lab.shell.ps.values import (
     LOCAL,
     ErrorRecord,
@@ -96,7 +95,7 @@ def _informational(call: Call, stream: str, switch: str, preference: str) -> Non
         return
     if call.interp.at_top_level():
         call.interp.flush_console()
-    call.session.streams.append(StreamItem(stream, text=to_str(call.get("Message", ""))))
+    call.session.write_message(stream, to_str(call.get("Message", "")))
 
 
 @cmdlet(
