@@ -86,6 +86,14 @@ def seconds_to_final(db: Path, run_id: int, final: Sequence[str]) -> dict[str, f
     return {str(name): (parse_at(at) - started).total_seconds() for name, at in rows}
 
 
+def first_transition(db: Path, run_id: int) -> dict[str, float]:
+    """Per host, seconds from the run's start to its first transition in the run."""
+    started = parse_at(query(db, "SELECT started_at FROM runs WHERE id = ?", run_id)[0][0])
+    rows = query(db, "SELECT h.name, min(t.at) FROM transitions t JOIN hosts h ON h.id = "
+                     "t.host_id WHERE t.run_id = ? GROUP BY h.name", run_id)  # fmt: skip
+    return {str(name): (parse_at(at) - started).total_seconds() for name, at in rows}
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     """Nearest-rank percentile; NaN for no values."""
     if not values:

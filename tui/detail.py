@@ -161,7 +161,7 @@ def host_detail(reader: Reader, name: str) -> Text:
         host_summary(host),
         *facts_section(facts, problem),
         *history_section(reader.transitions(host.name)),
-        *actions_section(a for a in reader.actions() if fold(a.host) == key),
+        *actions_section(reader.actions(host=host.name)),
         *audit_section(e for e in reader.audit_log() if e.host and fold(e.host) == key),
     ]
     return Text("\n").join(sections)

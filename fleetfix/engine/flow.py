@@ -241,8 +241,7 @@ class HostFlow:
     def left_in(self) -> list[str]:
         """What this run's steps left changed on the host (safe boot, BitLocker suspended)."""
         with open_reader(self.context.store.path) as reader:
-            mine = [a for a in reader.actions(run_id=self.context.run_id)
-                    if a.host.casefold() == self.host.name.casefold()]  # fmt: skip
+            mine = reader.actions(run_id=self.context.run_id, host=self.host.name)
         return handover.left_in(mine)
 
     def known_key_ids(self) -> tuple[str, ...]:

@@ -149,11 +149,19 @@ class Reader:
     def runs(self) -> list[RunRecord]:
         return [rows.run_record(row) for row in self._query(rows.RUN_SELECT + " ORDER BY id")]
 
-    def actions(self, *, run_id: int | None = None) -> list[ActionRecord]:
-        if run_id is None:
-            found = self._query(rows.ACTION_SELECT + " ORDER BY a.id")
-        else:
-            found = self._query(rows.ACTION_SELECT + " WHERE a.run_id = ? ORDER BY a.id", (run_id,))
+    def actions(self, *, run_id: int | None = None, host: str | None = None) -> list[ActionRecord]:
+        """Actions oldest first: all, one run's, one host's, or one host's in one run."""
+        where: list[str] = []
+        values: list[object] = []
+        if run_id is not None:
+            where.append("a.run_id = ?")
+            values.append(run_id)
+        if host is not None:
+            where.append("a.host_id = ?")
+            values.append(rows.host_id(self._conn, host)[0])
+        # Constant text: only the fixed clauses above are joined in; values are parameters.
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        found = self._query(rows.ACTION_SELECT + clause + " ORDER BY a.id", tuple(values))
         return [rows.action_record(row) for row in found]
 
     def open_intents(self, *, run_id: int | None = None) -> list[ActionRecord]:

@@ -120,3 +120,18 @@ def test_runs_are_listed_with_their_status(store: Store) -> None:
     assert run.options == {"wave_size": 50, "dry_run": False}
     assert run.finished_at is not None
     assert run.finished_at > run.started_at
+
+
+def test_actions_can_be_read_per_host_and_per_run(store: Store) -> None:
+    first = store.begin_run(command="run", actor="alice", pack="cs-291")
+    second = store.begin_run(command="run", actor="alice", pack="cs-291")
+    ids = {(run, host): _intent(store, run, host)
+           for run in (first, second) for host in ("PACS000", "pacs001")}  # fmt: skip
+    with open_reader(store.path) as reader:
+        mine = reader.actions(host="pacs000")  # names compare as Windows compares them
+        theirs = reader.actions(run_id=second, host="PACS001")
+        assert [a.id for a in mine] == [ids[first, "PACS000"], ids[second, "PACS000"]]
+        assert [a.id for a in theirs] == [ids[second, "pacs001"]]
+        assert len(reader.actions()) == 4 and len(reader.actions(run_id=first)) == 2
+        with pytest.raises(StoreError, match="unknown host 'NOPE'"):
+            reader.actions(host="NOPE")
