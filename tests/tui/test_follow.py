@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from fleetfix.cli_tui import tui
+from fleetfix.lab.process import LabProcess
 from fleetfix.models import HostState
-from fleetfix.store import Store
+from fleetfix.store import Store, open_reader
 from tests.conftest_store import TickingClock
 from tests.tui.incident import NOW, build_incident
 from tests.tui.ui import FleetfixApp, HostTable
@@ -73,3 +76,44 @@ async def test_an_open_host_detail_follows_that_hosts_changes(tmp_path: Path) ->
             if "boot_loop -> remediating" in str(app.screen.query_one("#detail").render()):
                 break
         assert "engine: safe mode cycle" in str(app.screen.query_one("#detail").render())
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+async def test_the_screen_follows_a_headless_run_in_another_process(tmp_path: Path) -> None:
+    with LabProcess.start(tmp_path / "lab", hosts=8, seed=7, time_scale=40) as lab:
+        db = tmp_path / "incident.db"
+        env = {**os.environ, **lab.env(), "FLEETFIX_DB": str(db), "FLEETFIX_OPERATOR": "ops"}
+        imported = subprocess.run(
+            [sys.executable, "-m", "fleetfix.cli", "inventory", "import",
+             lab.paths["inventory_csv"]],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert imported.returncode == 0, imported.stderr
+        app = FleetfixApp(db, actor="watcher", poll_seconds=0.1)
+        async with app.run_test(size=(120, 30)) as pilot:
+            run = subprocess.Popen(
+                [sys.executable, "-m", "fleetfix.cli", "run", "-i", lab.paths["inventory_csv"],
+                 "--pack", "crowdstrike-291", "--hands-on-after", "3", "--watch-interval", "0.1",
+                 "--reboot-timeout", "60"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            try:
+                moved = False
+                while run.poll() is None:
+                    await asyncio.sleep(0.2)
+                    moved = moved or app.model.counts[S.NEW] < len(app.model.hosts)
+                assert run.returncode in (0, 7), run.stderr.read() if run.stderr else ""
+                await asyncio.sleep(0.5)  # the last poll after the run's last write
+                await pilot.pause()
+            finally:
+                if run.poll() is None:
+                    run.kill()
+                    run.wait()
+            assert moved, "the screen never showed a host move while the run went on"
+            with open_reader(db) as reader:
+                counts = reader.state_counts()
+            assert {state: app.model.counts[state] for state in S} == dict(counts.counts)
+            assert counts[S.NEW] == 0
+            assert f"recovered {counts[S.RECOVERED]}/" in str(app.query_one("#title").render())
+        assert app._store is None  # following never opened a write connection
