@@ -18,6 +18,7 @@ from fleetfix.lab.machine import (
     BAD_CHANNEL_HEADER,
     CROWDSTRIKE_DIR,
     GOOD_CONTENT_TIME,
+    SENSOR_DRIVER,
     BootMode,
     EventLevel,
     Machine,
@@ -141,13 +142,25 @@ def has_bad_channel_file(machine: Machine) -> bool:
     )
 
 
+_STARTED_AT_BOOT = (ServiceStartMode.BOOT, ServiceStartMode.SYSTEM, ServiceStartMode.AUTOMATIC)
+
+
 def sensor_driver_loads(machine: Machine, mode: BootMode) -> bool:
-    """csagent is a boot-start driver: it loads in normal mode unless someone disabled it.
-    Safe mode does not load it, which is why safe mode was the field fix."""
+    """Whether a boot in `mode` loads csagent. Its Start value in the registry decides
+    (HKLM\\SYSTEM\\CurrentControlSet\\Services\\csagent, 1 on a Falcon host): 0-2 load it,
+    4 (what the faulty-driver pack's disable-driver sets) does not, and 3 only as the
+    dependency of a service started at boot (CSFalconService). Safe mode does not load it,
+    which is why safe mode was the field fix."""
     if mode.is_safe:
         return False
-    driver = machine.services.get("csagent")
-    return driver is not None and driver.start_type is not ServiceStartMode.DISABLED
+    driver = machine.services.get(SENSOR_DRIVER)
+    if driver is None:
+        return False
+    start = machine.boot_start_mode(driver)
+    if start is ServiceStartMode.MANUAL:
+        dependants = machine.services.dependents(driver.name)
+        return any(machine.boot_start_mode(d) in _STARTED_AT_BOOT for d in dependants)
+    return start in _STARTED_AT_BOOT
 
 
 def will_crash(machine: Machine, mode: BootMode) -> bool:

@@ -39,7 +39,7 @@ from fleetfix.lab.host import LabHost
 from fleetfix.lab.scenarios import Fleet, build_fleet, lab_addresses
 from fleetfix.lab.ssh import SshListener, generate_host_key
 from fleetfix.lab.tls import LabCA
-from fleetfix.lab.wsman import start_wsman_server
+from fleetfix.lab.wsman import start_wsman_server, stop_wsman_server
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,9 @@ class Lab:
         # Opening a WS-Man listener awaits; two syncs of one host must not both open it.
         self._sync_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        # Every WS-Man connection handler still running, listeners closed earlier included:
+        # stop() ends them, so no command in flight is left pending when the loop closes.
+        self._handlers: set[asyncio.Task[None]] = set()
         self._control: ControlServer | None = None
         # Faults set on single hosts through the control channel (fleet-wide ones live in
         # the shared FaultList); kept here so clearing one kind leaves the others.
@@ -223,6 +226,10 @@ class Lab:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await asyncio.gather(*(self._close(station) for station in self._stations.values()))
+        left = list(self._handlers)  # of listeners that closed while the host went down
+        for handler in left:
+            handler.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     # --- files ---------------------------------------------------------------------------
 
@@ -322,19 +329,20 @@ class Lab:
         if station.http is None:
             station.http = await start_wsman_server(
                 host, address=host.address, port=station.http_port, ssl_context=None,
-                clock=self.clock,
+                clock=self.clock, handlers=self._handlers,
             )  # fmt: skip
         if station.https is None:
             context: ssl.SSLContext = self._ca.server_context(host.name, host.address)
             station.https = await start_wsman_server(
                 host, address=host.address, port=station.https_port, ssl_context=context,
-                clock=self.clock,
+                clock=self.clock, handlers=self._handlers,
             )  # fmt: skip
 
     async def _close(self, station: _Station) -> None:
         await station.ssh.aclose()
         for server in (station.http, station.https):
-            _close_server(server)
+            if server is not None:
+                await stop_wsman_server(server)
         station.http = station.https = None
 
     def listening(self) -> bool:

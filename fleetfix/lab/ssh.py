@@ -266,6 +266,12 @@ class SshListener:
         return self._options
 
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        # asyncssh runs each session in a task it never cancels: aclose() must reach it, or
+        # a command still running is left pending when the lab's loop closes.
+        session = asyncio.current_task()
+        if session is not None:
+            self._tasks.add(session)
+            session.add_done_callback(self._tasks.discard)
         try:
             if process.command is None:
                 await self._interactive(process)

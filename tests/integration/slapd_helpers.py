@@ -6,6 +6,7 @@
 msFVE-RecoveryPassword, as a delegated BitLocker reader in AD) and `helpdesk` (may search but
 not read the confidential attribute, as most AD accounts). `plant_keys` adds computers with
 their `msFVE-RecoveryInformation` children. `stop_slapd` stops it and waits for it.
+`lab_tls_files(ca)` turns a lab CA into the certificate files `start_slapd(tls=...)` takes.
 
 Simple bind over plain LDAP is used here because the server is on loopback; fleetfix's config
 refuses plain LDAP to anything else.
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ldap3
+
+from fleetfix.lab.tls import LEAF_KEY_NAME, LabCA
 
 SCHEMA = Path(__file__).parent.parent / "data" / "keys" / "bitlocker.schema"
 BASE_DN = "dc=example,dc=org"
@@ -65,6 +68,16 @@ class TlsFiles:
     ca: Path
     certificate: Path
     key: Path
+
+
+def lab_tls_files(ca: LabCA) -> TlsFiles:
+    """A leaf from the lab CA for 127.0.0.1, so clients verify slapd against `ca.ca_path`."""
+    ca.server_context("localhost", "127.0.0.1")  # issues and writes the leaf certificate
+    return TlsFiles(
+        ca=ca.ca_path,
+        certificate=ca.directory / "hosts" / "localhost_127.0.0.1.pem",
+        key=ca.directory / LEAF_KEY_NAME,
+    )
 
 
 @dataclass

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-import fleetfix.lab.shell.ps.cmdlets.files as lab_file_cmdlets
 from fleetfix.keys.model import KeyId
 from fleetfix.lab.boot import BootProfile, BootState, has_bad_channel_file
 from fleetfix.lab.clock import LabClock
@@ -32,14 +31,11 @@ from fleetfix.lab.machine import (
     Machine,
     ProtectionStatus,
     RegistryValueKind,
-    ServiceError,
     ServiceStartMode,
     ServiceStatus,
-    ServiceTable,
     WindowsService,
     add_channel_file,
 )
-from fleetfix.lab.machine.files import wildcard_match
 from fleetfix.lab.truth import Condition
 from fleetfix.models import HostState, Transport
 from fleetfix.packs import (
@@ -376,6 +372,14 @@ async def test_safe_mode_cycle_defaults_to_the_strict_rule(lab: Lab) -> None:
 # --- restart-service ----------------------------------------------------------------------
 
 
+@pytest.fixture
+def real_time_lab() -> Lab:
+    """Lab time at real speed. A script's own time (Start-Sleep, waits) costs nothing in
+    real time either way, but at 10,000x a millisecond of interpreting is 10 lab seconds,
+    which would hide the moment the SCM takes to notice an ended process."""
+    return Lab(LabContext.create(LabClock(time_scale=1.0)))
+
+
 async def test_restart_service_starts_a_crashed_service_and_verifies(lab: Lab) -> None:
     host = lab.host(bad_file=False)
     service(host, "Spooler").status = ServiceStatus.STOPPED
@@ -388,9 +392,9 @@ async def test_restart_service_starts_a_crashed_service_and_verifies(lab: Lab) -
 
 
 async def test_restart_service_ends_the_process_of_a_service_hung_in_stop_pending(
-    lab: Lab,
+    real_time_lab: Lab,
 ) -> None:
-    host = lab.host(bad_file=False)
+    host = real_time_lab.host(bad_file=False)
     service(host, "Spooler").status = ServiceStatus.STOP_PENDING
     pack = PACKS["restart-service"]
     ran = run_pack_script(host, pack, "restart.ps1", Services=["Spooler"], TimeoutSeconds=2)
@@ -399,64 +403,23 @@ async def test_restart_service_ends_the_process_of_a_service_hung_in_stop_pendin
     assert service(host, "Spooler").status is ServiceStatus.RUNNING
 
 
-class SlowToNoticeServices(ServiceTable):
-    """Two things Windows does that the lab's service table does not (yet): the service
-    control manager marks a service Stopped only once it notices that its process ended, so
-    for a moment after Stop-Process the service still reads StopPending; and Start-Service
-    on a service in StopPending fails (StartService: "an instance of the service is already
-    running"). Here the service stays StopPending for its next `reads` lookups after the
-    kill (Get-Service, Start-Service)."""
-
-    def __init__(self, services: list[WindowsService], *, reads: int) -> None:
-        super().__init__(services, rng=random.Random(3))
-        self._reads = reads
-        self._lagging: dict[str, int] = {}
-
-    def kill_process(self, process_id: int) -> list[WindowsService]:
-        ended = super().kill_process(process_id)
-        for found in ended:
-            found.status = ServiceStatus.STOP_PENDING
-            self._lagging[found.name.lower()] = self._reads
-        return ended
-
-    def get(self, name: str) -> WindowsService | None:
-        found = super().get(name)
-        left = None if found is None else self._lagging.get(found.name.lower())
-        if found is not None and left is not None:
-            if left <= 1:
-                found.status = ServiceStatus.STOPPED
-                del self._lagging[found.name.lower()]
-            else:
-                self._lagging[found.name.lower()] = left - 1
-        return found
-
-    def start(self, name: str) -> WindowsService:
-        found = self.get(name)
-        if found is not None and found.status is ServiceStatus.STOP_PENDING:
-            raise ServiceError(
-                f"Service '{found.display_name} ({found.name})' cannot be started due to the "
-                f"following error: Cannot start service {found.name} on computer '.'."
-            )
-        return super().start(name)
-
-
-def hung_spooler_with_a_dependant(lab: Lab, *, reads: int) -> LabHost:
+def hung_spooler_with_a_dependant(lab: Lab) -> LabHost:
     """Spooler hung in StopPending, Fax (which depends on it) running."""
     host = lab.host(bad_file=False)
-    services = host.machine.services.all()
     fax = WindowsService("Fax", "Fax", ServiceStatus.RUNNING, ServiceStartMode.MANUAL,
                          depends_on=["Spooler"])  # fmt: skip
-    host.machine.services = SlowToNoticeServices([*services, fax], reads=reads)
+    host.machine.services.add(fax)
     service(host, "Spooler").status = ServiceStatus.STOP_PENDING
     return host
 
 
 async def test_restart_service_waits_for_stopped_and_restarts_dependants_around_a_hang(
-    lab: Lab,
+    real_time_lab: Lab,
 ) -> None:
-    host = hung_spooler_with_a_dependant(lab, reads=3)
+    host = hung_spooler_with_a_dependant(real_time_lab)
     pack = PACKS["restart-service"]
     ran = run_pack_script(host, pack, "restart.ps1", Services=["Spooler"], TimeoutSeconds=10)
+    # Start-Service fails while the SCM has not yet noticed the ended process: it waited.
     assert ran.exit_code == 0, ran.report
     assert (ran.report["ok"], ran.report["failed"]) == (True, [])
     (spooler,) = ran.report["services"]
@@ -472,9 +435,11 @@ async def test_restart_service_waits_for_stopped_and_restarts_dependants_around_
 
 
 async def test_restart_service_gives_up_when_stopped_never_comes_within_the_timeout(
-    lab: Lab,
+    real_time_lab: Lab,
 ) -> None:
-    host = hung_spooler_with_a_dependant(lab, reads=1000)
+    host = hung_spooler_with_a_dependant(real_time_lab)
+    # Its process is stuck in a kernel call (a hung driver I/O): it ends only an hour later.
+    service(host, "Spooler").exit_noticed_after = 3600.0
     pack = PACKS["restart-service"]
     ran = run_pack_script(host, pack, "restart.ps1", Services=["Spooler"], TimeoutSeconds=3)
     assert ran.exit_code == 1
@@ -711,7 +676,7 @@ def start_of(host: LabHost, driver: str) -> object:
 
 async def test_faulty_driver_disables_a_driver_and_records_the_old_start(lab: Lab) -> None:
     host = lab.host()
-    host.machine.registry.set_value(CSAGENT_KEY, "Start", 1, kind=RegistryValueKind.DWORD)
+    assert start_of(host, "csagent") == 1  # as on a host with the Falcon sensor
     disable = {"Mode": "disable-driver", "DriverService": "csagent"}
     assert run_pack_script(host, FAULTY, "detect.ps1", **disable).exit_code == 1
     ran = run_pack_script(host, FAULTY, "apply.ps1", **disable)
@@ -728,7 +693,6 @@ async def test_faulty_driver_restores_the_recorded_start_and_removes_the_record(
     lab: Lab,
 ) -> None:
     host = lab.host()
-    host.machine.registry.set_value(CSAGENT_KEY, "Start", 1, kind=RegistryValueKind.DWORD)
     disabled = run_pack_script(host, FAULTY, "apply.ps1", Mode="disable-driver",
                                DriverService="csagent")  # fmt: skip
     assert (disabled.exit_code, start_of(host, "csagent")) == (0, 4)
@@ -797,33 +761,6 @@ async def test_faulty_driver_reports_access_denied_and_does_not_escalate(lab: La
     assert deleted(before, host) == set()
 
 
-def short_name(name: str) -> str:
-    """The 8.3 alias NTFS gives a long name (the first of its kind: ~1)."""
-    stem, dot, extension = name.rpartition(".")
-    if not dot:
-        stem, extension = name, ""
-    base = "".join(c for c in stem.upper() if c.isalnum() or c in "-_")
-    suffix = "".join(c for c in extension.upper() if c.isalnum() or c in "-_")[:3]
-    return f"{base[:6]}~1" + (f".{suffix}" if suffix else "")
-
-
-@pytest.fixture
-def short_name_filter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Get-ChildItem -Filter as Windows runs it: the file system matches the pattern against
-    each file's 8.3 short name too, so `*.sys` also finds `vxdrv.sys_old` (VXDRV~1.SYS)."""
-    keep = lab_file_cmdlets._keep
-
-    def keep_with_short_names(call: Any, item: Any) -> bool:
-        if keep(call, item):
-            return True
-        if item.is_directory or not call.has("Filter") or call.switch("Directory"):
-            return False
-        return bool(wildcard_match(short_name(item.name), str(call.get("Filter"))))
-
-    monkeypatch.setattr(lab_file_cmdlets, "_keep", keep_with_short_names)
-
-
-@pytest.mark.usefixtures("short_name_filter")
 async def test_faulty_driver_rechecks_filter_matches_against_the_long_name(lab: Lab) -> None:
     host = lab.host(bad_file=False)
     folder = "C:\\Windows\\System32\\drivers\\VendorX"
@@ -842,6 +779,37 @@ async def test_faulty_driver_rechecks_filter_matches_against_the_long_name(lab: 
     ran = run_pack_script(host, FAULTY, "apply.ps1", **criteria)
     assert (ran.exit_code, ran.report["deleted"]) == (0, ["vxdrv.sys"])
     assert deleted(before, host) == {f"{folder}\\vxdrv.sys"}
+
+
+async def test_faulty_driver_disable_driver_lets_a_crashing_host_boot_and_stay_up(
+    lab: Lab,
+) -> None:
+    # Tamper-protected, so crowdstrike-291 cannot fix it in normal mode while csagent runs.
+    host = lab.host(tamper=True)
+    disable = {"Mode": "disable-driver", "DriverService": "csagent"}
+    ran = run_pack_script(host, FAULTY, "apply.ps1", **disable)
+    assert (ran.exit_code, ran.report["previous_start"], ran.report["start"]) == (0, 1, 4)
+    await reboot(lab, host, mode=BootMode.NORMAL)
+    await lab.pass_lab_time(500)  # with csagent loaded the bad file would have crashed it
+    assert host.state is BootState.UP and host.status().crashes == 0
+    assert has_bad_channel_file(host.machine)
+    # The driver did not load, so it protects nothing: the fix works in normal mode.
+    fixed = run_pack_script(host, CS291, "remediate.ps1")
+    assert fixed.exit_code == 0, fixed.report
+    restore = {"Mode": "restore-driver", "DriverService": "csagent"}
+    assert run_pack_script(host, FAULTY, "apply.ps1", **restore).exit_code == 0
+    await reboot(lab, host, mode=BootMode.NORMAL)
+    await lab.pass_lab_time(500)
+    assert host.state is BootState.UP and host.status().crashes == 0
+    assert service(host, "csagent").status is ServiceStatus.RUNNING
+
+
+async def test_a_host_that_keeps_csagent_at_start_1_crashes_on_reboot(lab: Lab) -> None:
+    host = lab.host()
+    generation = host.boot_generation
+    assert host.execute("shutdown /r /t 0").exit_code == 0
+    await lab.until(lambda: host.status().crashes > 0, what="the crash on boot")
+    assert host.boot_generation > generation
 
 
 async def test_faulty_driver_will_not_disable_a_driver_it_cannot_record(lab: Lab) -> None:

@@ -13,12 +13,20 @@ from fleetfix.lab.boot import (
     has_bad_channel_file,
 )
 from fleetfix.lab.host import LabHost
-from fleetfix.lab.machine import GOOD_CONTENT_TIME, BootMode, ServiceStatus
+from fleetfix.lab.machine import (
+    GOOD_CONTENT_TIME,
+    BootMode,
+    RegistryValueKind,
+    ServiceStartMode,
+    ServiceStatus,
+)
 from tests.unit.test_lab_host_support import Lab, lab, record_states
+from tests.unit.test_lab_shell_support import encoded_command
 
 __all__ = ["lab"]  # the fixture is used by name
 
 SAFEBOOT_NETWORK = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SafeBoot\\Network"
+CSAGENT_KEY = "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\csagent"
 LOOP = BootProfile(boot_seconds=90, crash_restart_seconds=20)
 
 
@@ -228,3 +236,46 @@ async def test_a_long_crash_loop_keeps_a_bounded_number_of_minidumps(lab: Lab) -
     await crash_loop(lab, host, crashes=MINIDUMPS_KEPT * 3)
     dumps = host.machine.files.glob("C:\\Windows\\Minidump\\*.dmp")
     assert MINIDUMPS_KEPT <= len(dumps) < 2 * MINIDUMPS_KEPT
+
+
+async def test_a_crash_looping_host_boots_once_csagent_start_is_4_in_the_registry(
+    lab: Lab,
+) -> None:
+    profile = BootProfile(boot_seconds=90, crash_restart_seconds=20, window_chance=1.0)
+    host = lab.host(profile=profile, bad_channel_file=True)
+    await crash_loop(lab, host, crashes=2)
+    await lab.until(lambda: host.state is BootState.UP, what="a reachable window")
+    # In the window before the next crash, what disabling the driver by hand looks like.
+    disable = f"Set-ItemProperty -Path '{CSAGENT_KEY}' -Name Start -Value 4"
+    assert host.execute(encoded_command(disable)).exit_code == 0
+    generation = host.boot_generation
+    await lab.until(
+        lambda: host.boot_generation > generation and host.state is BootState.UP,
+        what="the boot after Start was set to 4",
+    )
+    crashes = host.status().crashes
+    await lab.pass_lab_time(3_600)
+    status = host.status()
+    assert (status.state, status.boot_mode, status.crashes) == (
+        BootState.UP, BootMode.NORMAL, crashes,
+    )  # fmt: skip
+    assert has_bad_channel_file(host.machine)  # still there: nothing loaded it
+    shown = host.execute(encoded_command("Get-Service csagent, CSFalconService | "
+                                         "ForEach-Object { \"$($_.Name) $($_.Status) "
+                                         "$($_.StartType)\" }"))  # fmt: skip
+    assert shown.stdout.split(b"\r\n")[:2] == [
+        b"csagent Stopped Disabled", b"CSFalconService Stopped Automatic",
+    ]  # fmt: skip
+
+
+async def test_csagent_start_1_from_the_registry_keeps_the_loop_going(lab: Lab) -> None:
+    host = lab.host(profile=LOOP, bad_channel_file=True)
+    key = host.machine.registry.key(CSAGENT_KEY)
+    start = None if key is None else key.value("Start")
+    assert start is not None and (start.kind, start.data) == (RegistryValueKind.DWORD, 1)
+    driver = host.machine.services.get("csagent")
+    assert driver is not None
+    # What the running system believes does not matter at boot; the registry does.
+    driver.start_type = ServiceStartMode.DISABLED
+    await crash_loop(lab, host, crashes=2)
+    assert driver.start_type is ServiceStartMode.SYSTEM

@@ -304,7 +304,7 @@ def test_an_unreadable_wql_filter_is_an_invalid_query() -> None:
     assert result.exit_code == 1
 
 
-def test_stop_process_ends_a_hung_service_which_becomes_stopped() -> None:
+def test_stop_process_ends_a_hung_service_which_becomes_stopped_once_the_scm_notices() -> None:
     machine = new_machine()
     spooler = machine.services.get("Spooler")
     assert spooler is not None
@@ -313,11 +313,15 @@ def test_stop_process_ends_a_hung_service_which_becomes_stopped() -> None:
         "$s = Get-CimInstance -ClassName Win32_Service -Filter \"Name='Spooler'\"\n"
         "Stop-Process -Id $s.ProcessId -Force\n"
         "(Get-Service Spooler).Status\n"
-        "(Get-CimInstance Win32_Service -Filter \"Name='Spooler'\").ProcessId"
+        "(Get-CimInstance Win32_Service -Filter \"Name='Spooler'\").ProcessId\n"
+        "Start-Sleep -Seconds 2\n"
+        "(Get-Service Spooler).Status"
     )
     result = ps(machine, script)
     assert result.exit_code == 0, result.stderr
-    assert lines(result) == ["Stopped", "0"]
+    # The process is gone at once; the SCM says Stopped a moment later.
+    assert lines(result) == ["StopPending", "0", "Stopped"]
+    assert machine.services.get("Spooler") is spooler
     assert spooler.status is ServiceStatus.STOPPED
 
 
@@ -325,7 +329,7 @@ def test_a_restarted_service_gets_a_new_process_id() -> None:
     machine = new_machine()
     script = (
         "$before = (Get-CimInstance Win32_Service -Filter \"Name='Spooler'\").ProcessId\n"
-        "Stop-Process -Id $before -Force\nStart-Service Spooler\n"
+        "Stop-Process -Id $before -Force\nStart-Sleep -Seconds 2\nStart-Service Spooler\n"
         "$after = (Get-CimInstance Win32_Service -Filter \"Name='Spooler'\").ProcessId\n"
         "$after -ne $before\n$after -gt 0"
     )
@@ -508,7 +512,8 @@ def test_chcp_run_from_powershell_changes_its_console_too() -> None:
 
 def test_stop_process_by_name_ends_an_own_process_service() -> None:
     machine = new_machine()
-    result = ps(machine, "Stop-Process -Name sshd -Force\n(Get-Service sshd).Status")
+    script = "Stop-Process -Name sshd -Force\nStart-Sleep -Seconds 2\n(Get-Service sshd).Status"
+    result = ps(machine, script)
     assert result.exit_code == 0, result.stderr
     assert lines(result) == ["Stopped"]
     missing = ps(machine, "Stop-Process -Name nosuch -Force")

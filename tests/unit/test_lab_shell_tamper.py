@@ -1,5 +1,6 @@
 """The sensor's tamper protection as the lab models it (a per-host setting, FACTS.md):
-deleting under drivers\\CrowdStrike is denied in normal mode and works in safe mode."""
+deleting under drivers\\CrowdStrike is denied in normal mode and works in safe mode, or
+after a boot that did not load the driver."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import pytest
 
 from fleetfix.lab.machine import BootMode, add_channel_file
 from fleetfix.lab.shell import run_command_line
-from tests.unit.test_lab_shell_support import encoded_command, new_machine
+from tests.unit.test_lab_shell_support import BOOT_TIME, encoded_command, new_machine
 
 CHANNEL_FILES = "C:\\Windows\\System32\\drivers\\CrowdStrike\\C-00000291*.sys"
+CSAGENT_KEY = "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\csagent"
 
 
 def _remove(pattern: str) -> str:
@@ -33,6 +35,19 @@ def test_normal_mode_denies_every_file_and_deletes_none() -> None:
     assert result.exit_code == 1
     assert result.stderr.count(b"is denied.") == 2
     assert machine.files.exists(bad)
+
+
+def test_a_normal_boot_with_the_driver_disabled_protects_nothing() -> None:
+    machine = new_machine()
+    add_channel_file(machine, bad=True)
+    # Start 4, as the faulty-driver pack's disable-driver sets it, then a normal boot.
+    disable = f"Set-ItemProperty -Path '{CSAGENT_KEY}' -Name Start -Value 4 -Type DWord"
+    assert run_command_line(machine, encoded_command(disable)).exit_code == 0
+    assert run_command_line(machine, _remove(CHANNEL_FILES)).exit_code == 1  # still loaded
+    machine.apply_boot(BootMode.NORMAL, at=BOOT_TIME)
+    result = run_command_line(machine, _remove(CHANNEL_FILES))
+    assert result.exit_code == 0, result.stderr
+    assert machine.files.glob(CHANNEL_FILES) == []
 
 
 def test_deleting_the_whole_sensor_folder_is_denied_too() -> None:

@@ -15,6 +15,8 @@ from fleetfix.lab.machine.bitlocker import (
 )
 from fleetfix.lab.machine.core import (
     CROWDSTRIKE_DIR,
+    SENSOR_DRIVER,
+    SERVICES_KEY,
     BootMode,
     LocalUser,
     Machine,
@@ -46,6 +48,8 @@ __all__ = [
     "BAD_CONTENT_TIME",
     "CROWDSTRIKE_DIR",
     "GOOD_CONTENT_TIME",
+    "SENSOR_DRIVER",
+    "SERVICES_KEY",
     "BcdEntry",
     "BcdStore",
     "BitLockerVolume",

@@ -19,10 +19,17 @@ from fleetfix.lab.machine.bitlocker import BitLockerVolume
 from fleetfix.lab.machine.eventlog import EventLog
 from fleetfix.lab.machine.files import FileSystem, fold
 from fleetfix.lab.machine.registry import Registry, RegistryValueKind
-from fleetfix.lab.machine.services import ServiceStartMode, ServiceStatus, ServiceTable
+from fleetfix.lab.machine.services import (
+    ServiceStartMode,
+    ServiceStatus,
+    ServiceTable,
+    WindowsService,
+)
 
 CROWDSTRIKE_DIR = "C:\\Windows\\System32\\drivers\\CrowdStrike"
 SAFEBOOT_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SafeBoot"
+SERVICES_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services"
+SENSOR_DRIVER = "csagent"
 
 
 class BootMode(enum.StrEnum):
@@ -124,9 +131,17 @@ class Machine:
     # Lab time. The host replaces this with its LabClock so scripts see lab "now".
     clock: Callable[[], datetime] = _utc_now
     environment: dict[str, str] = field(default_factory=dict)
+    # Lab seconds the running command has used so far (Start-Sleep, a slow program): a
+    # command runs at once and its reply is held back that long, so while it runs the
+    # machine is that far ahead of the lab clock. The shells move it (ps/session.py, cmd.py).
+    command_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        # The SCM notices ended service processes in the machine's time, a command's included.
+        self.services.clock = self.now
 
     def now(self) -> datetime:
-        return self.clock()
+        return self.clock() + timedelta(seconds=self.command_seconds)
 
     def user(self, name: str) -> LocalUser | None:
         short = name.rpartition("\\")[2].lower()
@@ -137,11 +152,27 @@ class Machine:
         return next((v for v in self.bitlocker if v.mount_point.upper() == key), None)
 
     def is_tamper_protected(self, path: str) -> bool:
-        """True when deleting or overwriting `path` must fail with access denied."""
+        """True when deleting or overwriting `path` must fail with access denied. The driver
+        protects its files: not in safe mode, nor when a boot did not load it (Start 4)."""
         inside = fold(path) == fold(CROWDSTRIKE_DIR) or fold(path).startswith(
             fold(CROWDSTRIKE_DIR) + "\\"
         )
-        return inside and self.tamper_protection and self.boot_mode is BootMode.NORMAL
+        driver = self.services.get(SENSOR_DRIVER)
+        loaded = driver is not None and driver.status is ServiceStatus.RUNNING
+        return inside and self.tamper_protection and self.boot_mode is BootMode.NORMAL and loaded
+
+    def boot_start_mode(self, service: WindowsService) -> ServiceStartMode:
+        """How the next boot starts `service`: its Start value under
+        HKLM\\SYSTEM\\CurrentControlSet\\Services, which the kernel (for boot- and
+        system-start drivers) and the SCM read at boot, whatever the running system believes
+        now. A service with no usable value keeps the start type it has."""
+        key = self.registry.key(f"{SERVICES_KEY}\\{service.name}")
+        value = None if key is None else key.value("Start")
+        if value is None or value.kind is not RegistryValueKind.DWORD:
+            return service.start_type
+        if not isinstance(value.data, int) or value.data not in set(ServiceStartMode):
+            return service.start_type
+        return ServiceStartMode(value.data)
 
     def safe_mode_services(self, mode: BootMode) -> set[str]:
         """Services listed under SafeBoot\\Minimal or \\Network: the only ones safe mode starts."""
@@ -152,8 +183,9 @@ class Machine:
         }
 
     def apply_boot(self, mode: BootMode, *, at: datetime) -> None:
-        """The OS came up in `mode` at `at`: automatic services run (in safe mode only the
-        listed ones), stop hangs clear, BitLocker reboot counts run down."""
+        """The OS came up in `mode` at `at`: start types are read from the registry, boot,
+        system and automatic services run (in safe mode only the listed ones), stop hangs
+        clear, BitLocker reboot counts run down."""
         self.boot_mode = mode
         self.last_boot_time = at
         # Windows writes SafeBoot\Option only while it runs in safe mode (1 minimal, 2 network).
@@ -164,18 +196,18 @@ class Machine:
             self.registry.set_value(option, "OptionValue", value, kind=RegistryValueKind.DWORD)
         allowed = self.safe_mode_services(mode) if mode.is_safe else None
         for service in self.services.all():
-            starts = service.start_type in (
+            service.start_type = self.boot_start_mode(service)
+
+        def starts(service: WindowsService) -> bool:
+            at_boot = service.start_type in (
                 ServiceStartMode.BOOT,
                 ServiceStartMode.SYSTEM,
                 ServiceStartMode.AUTOMATIC,
             )
-            if allowed is not None:
-                starts = starts and service.name.lower() in allowed
-            service.status = ServiceStatus.RUNNING if starts else ServiceStatus.STOPPED
-        for service in self.services.all():
-            if service.status is ServiceStatus.RUNNING:
-                # Starting a service starts what it depends on (WinRM pulls in HTTP).
-                self.services.start(service.name)
+            return at_boot and (allowed is None or service.name.lower() in allowed)
+
+        # Starting a service starts what it depends on (WinRM pulls in HTTP).
+        self.services.boot(starts=starts)
         for volume in self.bitlocker:
             volume.count_reboot()
 

@@ -22,7 +22,7 @@ from fleetfix.lab.machine.services import (
 if TYPE_CHECKING:
     from fleetfix.lab.machine.core import LocalUser, Machine, OsInfo
 
-from fleetfix.lab.machine.core import CROWDSTRIKE_DIR
+from fleetfix.lab.machine.core import CROWDSTRIKE_DIR, SERVICES_KEY
 
 # The first 8 bytes CrowdStrike's recovery script checks before it deletes a channel file.
 BAD_CHANNEL_HEADER = bytes.fromhex("AAAAAAAA01002301")
@@ -128,10 +128,16 @@ def _registry(machine_name: str) -> Registry:
         b"\x00" * 16,
         kind=RegistryValueKind.BINARY,
     )
-    registry.set_value(
-        "HKLM\\SYSTEM\\CurrentControlSet\\Services\\WinRM", "Start", 2, kind=RegistryValueKind.DWORD
-    )
     return registry
+
+
+def _service_keys(registry: Registry, services: ServiceTable) -> None:
+    """Each service's Start value, as Windows keeps it (csagent: 1, system start, as on a
+    host with the Falcon sensor). The registry, not the table, says how the next boot
+    starts a service: Machine.boot_start_mode."""
+    for service in services.all():
+        path = f"{SERVICES_KEY}\\{service.name}"
+        registry.set_value(path, "Start", int(service.start_type), kind=RegistryValueKind.DWORD)
 
 
 def _files(at: datetime) -> FileSystem:
@@ -184,12 +190,15 @@ def build_default(
     from fleetfix.lab.machine.core import BootMode, LocalUser
 
     users: list[LocalUser] = [LocalUser("Administrator", administrator_password)]
+    services = _services(rng)
+    registry = _registry(hostname)
+    _service_keys(registry, services)
     machine = machine_type(
         hostname=hostname.upper(),
         os=os,
         files=_files(at),
-        services=_services(rng),
-        registry=_registry(hostname),
+        services=services,
+        registry=registry,
         system_log=EventLog(),
         bitlocker=[BitLockerVolume.encrypted("C:", rng=rng)],
         bcd=BcdStore.default(),

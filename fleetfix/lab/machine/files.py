@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from fleetfix.lab.machine.shortnames import is_valid_short_name, short_name
+
 
 def normalize_path(path: str) -> str:
     """`c:/Windows\\\\system32\\` -> `C:\\Windows\\system32`: one separator, no trailing one."""
@@ -50,10 +52,19 @@ class FileEntry:
     is_directory: bool
     last_write_utc: datetime
     data: bytes = b""
+    # The 8.3 alias the folder gave it at creation (`VXDRV~1.SYS`, see shortnames.py); None
+    # when the name is valid 8.3 already and so is its own.
+    short_name: str | None = None
 
     @property
     def name(self) -> str:
         return leaf_of(self.path)
+
+    def matches_filter(self, pattern: str) -> bool:
+        """What -Filter matches, as the file system does: the name or the 8.3 alias."""
+        return wildcard_match(self.name, pattern) or (
+            self.short_name is not None and wildcard_match(self.short_name, pattern)
+        )
 
     @property
     def length(self) -> int:
@@ -73,19 +84,39 @@ class FileSystem:
         parent = parent_of(path)
         if parent is not None:
             self.add_directory(parent, last_write_utc=last_write_utc)
-        entry = FileEntry(normalize_path(path), True, last_write_utc)
-        self._entries[fold(path)] = entry
+        normalized = normalize_path(path)
+        alias = self._new_short_name(normalized, parent)
+        entry = FileEntry(normalized, True, last_write_utc, short_name=alias)
+        self._entries[normalized.lower()] = entry
         return entry
 
     def write_file(self, path: str, data: bytes, *, last_write_utc: datetime) -> FileEntry:
         parent = parent_of(path)
         if parent is not None:
             self.add_directory(parent, last_write_utc=last_write_utc)
-        existing = self._entries.get(fold(path))
-        name = existing.path if existing is not None else normalize_path(path)
-        entry = FileEntry(name, False, last_write_utc, data)
-        self._entries[fold(path)] = entry
+        normalized = normalize_path(path)
+        existing = self._entries.get(normalized.lower())
+        if existing is not None:  # overwritten: the file keeps its name and alias
+            entry = FileEntry(existing.path, False, last_write_utc, data, existing.short_name)
+        else:
+            alias = self._new_short_name(normalized, parent)
+            entry = FileEntry(normalized, False, last_write_utc, data, alias)
+        self._entries[normalized.lower()] = entry
         return entry
+
+    def _new_short_name(self, normalized: str, parent: str | None) -> str | None:
+        """The alias a new entry at `normalized` gets: unique among its folder's names."""
+        leaf = normalized.rpartition("\\")[2]
+        if parent is None or is_valid_short_name(leaf):
+            return None
+        prefix = parent.lower().rstrip("\\") + "\\"
+        taken: set[str] = set()
+        for key, sibling in self._entries.items():
+            if key.startswith(prefix) and "\\" not in key[len(prefix) :]:
+                taken.add(sibling.name.upper())
+                if sibling.short_name is not None:
+                    taken.add(sibling.short_name)
+        return short_name(leaf, taken)
 
     def get(self, path: str) -> FileEntry | None:
         return self._entries.get(fold(path))

@@ -75,10 +75,14 @@ class Registry:
 
     def create_key(self, path: str) -> RegistryKey:
         normalized = normalize_key_path(path)
+        existing = self._keys.get(normalized.lower())
+        if existing is not None:
+            return existing
         parts = normalized.split("\\")
         for depth in range(1, len(parts) + 1):
             partial = "\\".join(parts[:depth])
-            self._keys.setdefault(partial.lower(), RegistryKey(partial))
+            if partial.lower() not in self._keys:
+                self._keys[partial.lower()] = RegistryKey(partial)
         return self._keys[normalized.lower()]
 
     def set_value(

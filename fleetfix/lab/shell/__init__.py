@@ -25,6 +25,14 @@ Choices where Windows behaviour had to be pinned down (tests hold each of them):
 - Where tree-sitter-powershell rejects other valid PowerShell (a one-line function with
   `param`), the lab rejects it too.
 - The lab's machines run in UTC: local and universal times are the same instant.
+- Lab time a command spends (Start-Sleep) is the machine's time while it runs: the SCM, file
+  times and any program it starts see it (Machine.command_seconds); the reply comes that
+  much later.
+- -Filter matches 8.3 aliases too (`*.sys` finds `vxdrv.sys_old`, machine/shortnames.py);
+  -Include and path wildcards are PowerShell's and see long names only.
+- Set-ItemProperty and New-ItemProperty without a type: an existing value keeps its kind and
+  the data is converted to it; a new value takes the kind of the data's type (`-Value 1`
+  makes a DWORD, `-Value '1'` a String).
 """
 
 from __future__ import annotations

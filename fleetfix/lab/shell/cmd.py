@@ -69,6 +69,8 @@ def run_cmd(machine: Machine, line: str, *, stdin: bytes = b"", codepage: int = 
     start_codepage = codepage
     stdout_codepages: list[tuple[int, int]] = []
     stderr_codepages: list[tuple[int, int]] = []
+    # Each step starts when the one before it ended, in the machine's time (Machine.now).
+    started_at = machine.command_seconds
     try:
         segments = split_segments(expanded)
         for position, segment in enumerate(segments):
@@ -88,6 +90,7 @@ def run_cmd(machine: Machine, line: str, *, stdin: bytes = b"", codepage: int = 
                 codepage,
             )
             exit_code, duration = result.exit_code, duration + result.duration
+            machine.command_seconds = started_at + duration
             written = sum(len(text) for text in stdout)
             for offset, changed in result.codepage_changes:
                 codepage = changed
@@ -105,6 +108,8 @@ def run_cmd(machine: Machine, line: str, *, stdin: bytes = b"", codepage: int = 
             stderr.append(result.stderr)
     except _ExitRequest as request:
         exit_code = request.code
+    finally:
+        machine.command_seconds = started_at  # the caller counts `duration`
     return CmdResult(
         "".join(stdout),
         "".join(stderr),

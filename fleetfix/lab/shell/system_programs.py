@@ -138,7 +138,8 @@ def _control(call: ProgramCall, service: WindowsService, verb: str) -> ProgramRe
                 )
             table.stop(service.name, force=False)
         else:
-            if service.status is ServiceStatus.RUNNING:
+            # A service still stopping is, to the SCM, an instance that is still running.
+            if service.status in (ServiceStatus.RUNNING, ServiceStatus.STOP_PENDING):
                 return ProgramResult(
                     stdout="[SC] StartService FAILED 1056:\r\n\r\n"
                     "An instance of the service is already running.\r\n\r\n",

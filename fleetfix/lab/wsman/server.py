@@ -87,6 +87,10 @@ class WsmanEndpoint:
         # its open connections at their next request, as a stopped WinRM service does.
         self.is_open: Callable[[], bool] = lambda: True
         self.connections: set[asyncio.StreamWriter] = set()
+        # One task per connection (asyncio starts them; nothing else holds them): stopping
+        # the lab must cancel and await them, or a command still in flight stays pending
+        # when the loop closes.
+        self.handlers: set[asyncio.Task[None]] = set()
 
     def alive_since(self, generation: int) -> bool:
         """True while a connection accepted in `generation` may still be served."""
@@ -209,18 +213,27 @@ async def start_wsman_server(
     port: int,
     ssl_context: ssl.SSLContext | None,
     clock: LabClockLike | None = None,
+    handlers: set[asyncio.Task[None]] | None = None,
 ) -> asyncio.Server:
     """Listen for WS-Management on `address:port` (`/wsman`) for `host`. Port 0 picks a
-    free port: read it from `server.sockets[0].getsockname()[1]`."""
+    free port: read it from `server.sockets[0].getsockname()[1]`. Connection handler tasks
+    are also kept in `handlers` while they run: a lab passes one set for all its listeners,
+    so that stopping it ends those of listeners closed earlier (a host that went down) too."""
     endpoint = WsmanEndpoint(host, clock or _SameTime())
     scheme = "https" if ssl_context is not None else "http"
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        if handler is not None:
+            for registry in (endpoint.handlers, handlers):
+                if registry is not None:
+                    registry.add(handler)
+                    handler.add_done_callback(registry.discard)
         try:
             await _serve_connection(endpoint, reader, writer, scheme=scheme)
         except asyncio.CancelledError:
-            # Cancelled when the lab's loop shuts down: the connection dies with it, and a
-            # re-raised cancel would only be logged by asyncio as an error.
+            # Cancelled when the lab stops or its loop shuts down: the connection dies with
+            # it, and a re-raised cancel would only be logged by asyncio as an error.
             writer.transport.abort()
 
     server = await asyncio.start_server(serve, host=address, port=port, ssl=ssl_context)
@@ -230,13 +243,18 @@ async def start_wsman_server(
 
 
 async def stop_wsman_server(server: asyncio.Server) -> None:
-    """Stop listening and reset every open connection at once, as a host that goes down
-    does. (`Server.close()` alone leaves idle keep-alive connections open on 3.11.)"""
+    """Stop listening, reset every open connection at once, as a host that goes down does,
+    and end their handlers, a command still running included. (`Server.close()` alone
+    leaves idle keep-alive connections open on 3.11, and never ends a handler.)"""
     server.close()
     endpoint = _ENDPOINTS.pop(server, None)
     if endpoint is not None:
         for writer in list(endpoint.connections):
             writer.transport.abort()
+        handlers = list(endpoint.handlers)
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
     await server.wait_closed()
 
 

@@ -51,6 +51,13 @@ def run_script(
     machine: Machine, source: str, *, clixml_errors: bool, codepage: int = 437
 ) -> ScriptRun:
     interp = new_interpreter(machine, codepage=codepage)
+    try:
+        return _run_script(interp, source, clixml_errors=clixml_errors)
+    finally:
+        interp.session.finish()
+
+
+def _run_script(interp: Interpreter, source: str, *, clixml_errors: bool) -> ScriptRun:
     session = interp.session
     exit_code: int | None = None
     try:
@@ -138,6 +145,15 @@ def run_steps(
     """A PSRP pipeline: each step is a script or a cmdlet with parameters given as objects.
     A terminating error ends it; what the failing step wrote before that is still output."""
     interp = new_interpreter(machine)
+    try:
+        return _run_steps(interp, steps, input_objects)
+    finally:
+        interp.session.finish()
+
+
+def _run_steps(
+    interp: Interpreter, steps: Sequence[PipelineStep], input_objects: Sequence[Any]
+) -> PipelineRun:
     session = interp.session
     items = list(input_objects)
     failure: ErrorRecord | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fleetfix.lab.shell.ps.values import ErrorRecord
@@ -94,7 +94,6 @@ class Session:
     strict: bool = (
         False  # Set-StrictMode -Version Latest  # whether the running statement has failed so far
     )
-    lab_seconds: float = 0.0  # time consumed by Start-Sleep and slow commands
     # Formats objects for the console; set by the host so this module needs no formatter.
     formatter: Callable[[list[Any]], str] | None = None
     # The console's output code page: what stdout bytes are encoded in from here on.
@@ -102,8 +101,12 @@ class Session:
     # Where a PSRP pipeline's last step writes its output, so that an error record knows its
     # place among the output objects.
     pipeline_output: list[Any] | None = None
+    # Where the machine's command time stood when this session began: a powershell.exe a
+    # script starts begins where its caller has got to.
+    _started_at: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
+        self._started_at = self.machine.command_seconds
         globals_ = self.scopes[0]
         globals_.setdefault("erroractionpreference", "Continue")
         globals_.setdefault("warningpreference", "Continue")
@@ -116,9 +119,25 @@ class Session:
         globals_.setdefault("pid", 4242)
         globals_.setdefault("psversiontable", _version_table(self.machine))
 
+    @property
+    def lab_seconds(self) -> float:
+        """Lab time this session has used (Start-Sleep, slow commands). Kept on the machine
+        while it runs, so that everything there (the SCM, file times) sees the same now."""
+        return self.machine.command_seconds - self._started_at
+
+    @lab_seconds.setter
+    def lab_seconds(self, value: float) -> None:
+        self.machine.command_seconds = self._started_at + value
+
+    def finish(self) -> None:
+        """Gives the machine's clock back to where this session began: the caller counts
+        `lab_seconds` itself, as the reply's delay or as the duration of the program that
+        ran this session, and must not see it twice."""
+        self.machine.command_seconds = self._started_at
+
     def now(self) -> datetime:
-        """Lab time as the script sees it: the machine's clock plus the time it slept."""
-        return self.machine.now() + timedelta(seconds=self.lab_seconds)
+        """Lab time as the script sees it: the lab clock plus the time it has slept."""
+        return self.machine.now()
 
     def get_variable(self, name: str) -> tuple[bool, Any]:
         key = name.lower()

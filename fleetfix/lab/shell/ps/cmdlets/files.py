@@ -62,7 +62,9 @@ def _keep(call: Call, item: FileEntry) -> bool:
         return False
     if call.switch("Directory") and not item.is_directory:
         return False
-    if call.has("Filter") and not wildcard_match(item.name, to_str(call.get("Filter"))):
+    # -Filter is the file system's own matching: it sees 8.3 aliases too (*.sys finds
+    # vxdrv.sys_old, alias VXDRV~1.SYS); -Include is PowerShell's and sees names only.
+    if call.has("Filter") and not item.matches_filter(to_str(call.get("Filter"))):
         return False
     includes = [to_str(p) for p in iterate(call.get("Include"))]
     return not includes or any(wildcard_match(item.name, p) for p in includes)

@@ -127,14 +127,43 @@ def _missing_value(name: str, key: RegistryKey, command: str) -> ErrorRecord:
     )
 
 
+def _given_kind(call: Call) -> RegistryValueKind | None:
+    for parameter in ("PropertyType", "Type"):
+        if call.has(parameter):
+            return _KINDS.get(to_str(call.get(parameter)).lower(), RegistryValueKind.STRING)
+    return None
+
+
+def _kind_of(value: Any) -> RegistryValueKind:
+    """The kind RegistryKey.SetValue picks when none is given: by the value's .NET type."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return RegistryValueKind.DWORD if -(2**31) <= value < 2**31 else RegistryValueKind.QWORD
+    if isinstance(value, bytes):
+        return RegistryValueKind.BINARY
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return RegistryValueKind.MULTI_STRING
+    return RegistryValueKind.STRING
+
+
+def _as_kind(value: Any, kind: RegistryValueKind) -> Any:
+    """The value converted to `kind`, as the registry provider converts it (`4` and `'4'`
+    are both the DWORD 4)."""
+    if kind in (RegistryValueKind.DWORD, RegistryValueKind.QWORD):
+        return to_int(value)
+    if kind is RegistryValueKind.MULTI_STRING:
+        return [to_str(v) for v in iterate(value)]
+    if kind is RegistryValueKind.BINARY:
+        return value if isinstance(value, bytes) else bytes(to_int(v) for v in iterate(value))
+    return to_str(value)
+
+
 def _set(call: Call, *, create: bool) -> None:
+    """New-ItemProperty and Set-ItemProperty. With no -PropertyType / -Type, an existing
+    value keeps its kind and the new data is converted to it; a new value takes the kind of
+    the data's type (an integer makes a DWORD), as on Windows."""
     name = to_str(call.get("Name"))
-    kind_text = to_str(call.get("PropertyType", call.get("Type", "String"))).lower()
-    kind = _KINDS.get(kind_text, RegistryValueKind.STRING)
+    given = _given_kind(call)
     raw = call.get("Value")
-    data: Any = to_int(raw) if kind in (RegistryValueKind.DWORD, RegistryValueKind.QWORD) else raw
-    if kind is RegistryValueKind.STRING or kind is RegistryValueKind.EXPAND_STRING:
-        data = to_str(raw)
     for path in _paths(call):
         key = _key(call, path, "NewItemPropertyCommand" if create else "SetItemPropertyCommand")
         if key is None:
@@ -149,8 +178,8 @@ def _set(call: Call, *, create: bool) -> None:
             )
             continue
         existing = key.value(name)
-        if existing is not None and not create and not call.has("Type"):
-            kind = existing.kind
+        kind = given or (existing.kind if existing is not None else _kind_of(raw))
+        data = _as_kind(raw, kind)
         call.machine.registry.set_value(
             key.path, "" if name.lower() == "(default)" else name, data, kind=kind
         )

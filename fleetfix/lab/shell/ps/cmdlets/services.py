@@ -77,8 +77,13 @@ def _service_error(call: Call, service: WindowsService, error: ServiceError, ver
 
 
 def _stop(call: Call, service: WindowsService) -> bool:
+    table = call.machine.services
+    noticed_in = table.exit_noticed_in(service)
+    if noticed_in is not None:
+        # Its process was ended: Stop-Service waits the moment until the SCM says Stopped.
+        call.session.lab_seconds += noticed_in
     try:
-        call.machine.services.stop(service.name, force=call.switch("Force"))
+        table.stop(service.name, force=call.switch("Force"))
     except ServiceError as error:
         if service.status is ServiceStatus.STOP_PENDING:
             call.warn(f"Waiting for service '{service.display_name} ({service.name})' to stop...")
