@@ -219,7 +219,8 @@ def _policy(params: dict[str, Any], command: FleetCommand) -> RunPolicy:
               metavar="[RUN_ID]", help="Continue a stopped run (default: the latest).")  # fmt: skip
 @click.option("--rule", "rule_name", default=str(DEFAULT_RULE), show_default=True,
               type=click.Choice([str(rule) for rule in TimestampRule]),
-              help="Channel-file time rule used by the probe.")  # fmt: skip
+              help="Channel-file time rule of the probe, and of packs that take a Rule "
+                   "parameter unless --param Rule= says otherwise.")  # fmt: skip
 @click.option(
     "--retry-deadline",
     type=click.FloatRange(min=0.1),

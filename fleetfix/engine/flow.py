@@ -52,7 +52,7 @@ class HostFlow:
         # Called when the host no longer needs a worker slot (it is only being watched).
         self.release = release
         self.pack: Pack = context.packs[context.policy.pack]
-        self.params: Mapping[str, object] = self.pack.resolve_parameters(context.policy.params)
+        self.params: Mapping[str, object] = pack_parameters(self.pack, context.policy.pack_params())
 
     @property
     def state(self) -> HostState:
@@ -142,7 +142,7 @@ class HostFlow:
             self.context.move(self.host, S.REMEDIATING,
                               f"{result.reason}: escalated to {escalation.id}")  # fmt: skip
             params = await self.escrow_params(
-                escalation, pack_parameters(escalation, self.context.policy.params)
+                escalation, pack_parameters(escalation, self.context.policy.pack_params())
             )
             return await self.finish(await self.runner.whole(escalation, params), escalated=True)
         if result.hands_on:

@@ -94,6 +94,12 @@ class RunPolicy:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be above 0 seconds")
 
+    def pack_params(self) -> dict[str, object]:
+        """The --param values, with the run's channel-file time rule as `Rule` unless one was
+        given: the probe and the packs that take a `Rule` (crowdstrike-291, safe-mode-cycle)
+        then judge a file by the same rule. Each pack keeps only what it declares."""
+        return {"Rule": str(self.rule), **self.params}
+
     def as_dict(self) -> dict[str, Any]:
         """What the run records in the store (`runs.options`); `from_dict` reads it back."""
         data = asdict(self)

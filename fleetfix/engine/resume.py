@@ -42,7 +42,9 @@ async def resume_point(
     pack = context.packs.get(parts[0])
     if pack is None or len(parts) < 2:
         return None
-    pack_params = params if pack.id == top.id else pack_parameters(pack, context.policy.params)
+    pack_params = (
+        params if pack.id == top.id else pack_parameters(pack, context.policy.pack_params())
+    )
     index = next((i for i, s in enumerate(pack.steps) if s.name == parts[1]), None)
     if last.outcome_at is None:
         context.store.record_outcome(

@@ -124,7 +124,8 @@ class SshListener:
         self.port = port
         self.host_key = host_key
         self._clock = clock or _SameTime()
-        self._rng = rng or random.Random(f"ssh:{host.name}")
+        # Per host and boot, as WS-Man's: a listener is made anew at every boot.
+        self._rng = rng or random.Random(f"ssh:{host.name}:{host.boot_generation}")
         self._sock: socket.socket | None = None
         self._options: asyncssh.SSHServerConnectionOptions | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()

@@ -43,6 +43,7 @@ from fleetfix.lab.truth import Condition, HostTruth
 from fleetfix.models import Host, HostState
 from fleetfix.packs import Pack, load_packs
 from fleetfix.probe import probe_script
+from fleetfix.probe.rules import TimestampRule
 from fleetfix.store import ActionRecord, Store, open_reader
 from tests.integration.test_transport_support import PASSWORD, options
 
@@ -671,3 +672,20 @@ async def test_a_black_holed_host_does_not_hold_up_the_others(
     # Every other host finished while the hung one was still being waited for.
     assert done[-1] == hung, done
     assert final_states(events)[hung] in {S.NEEDS_HANDS_ON, S.FAILED, S.UNREACHABLE}
+
+
+@pytest.mark.parametrize(
+    ("rule", "params", "expected"),
+    [(TimestampRule.ADVISORY, {}, "advisory"), (TimestampRule.STRICT, {}, "strict"),
+     (TimestampRule.ADVISORY, {"Rule": "strict"}, "strict")],
+)  # fmt: skip
+async def test_the_runs_time_rule_reaches_the_packs_that_take_one(
+    service_lab: Lab, tmp_path: Path, rule: TimestampRule, params: dict[str, object],
+    expected: str,
+) -> None:  # fmt: skip
+    hosts = lab_hosts(service_lab)[:1]
+    policy = RunPolicy(pack="crowdstrike-291", rule=rule, params=params, connect_timeout=3.0)
+    with open_store(tmp_path / "i.db", hosts) as store:
+        await drive(service_lab, store, hosts, policy)
+        (detect,) = [a for a in store_actions(store) if a.step == "crowdstrike-291/detect"]
+    assert detect.params["Rule"] == expected

@@ -80,8 +80,10 @@ class WsmanEndpoint:
         self.clock = clock
         self.winrs = WinrsShells(host)
         self.psrp = PsrpShells(host)
-        # DROP decisions are seeded per host name so a lab run can be replayed.
-        self.rng = random.Random(f"wsman-drop:{host.name}")
+        # DROP decisions are seeded per host and boot so a lab run can be replayed. Not per host
+        # alone: the listener is made anew at every boot, and a boot-looping host would then
+        # drop the very same requests in every reachable window, forever.
+        self.rng = random.Random(f"wsman-drop:{host.name}:{host.boot_generation}")
         self._generation = host.boot_generation
         # Replaced by the listener's is_serving once it exists: a closed listener resets
         # its open connections at their next request, as a stopped WinRM service does.
