@@ -19,10 +19,10 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from fleetfix.engine.flow import HANDS_ON_EVENT
+from fleetfix.probe.facts import latest_readable
 from fleetfix.store import HostRecord, Reader
 from fleetfix.store.connect import fold
 
-from .detail import latest_facts
 from .text import clean
 
 _NO_RECORD = (
@@ -59,7 +59,7 @@ def read_handovers(reader: Reader, hosts: Sequence[HostRecord]) -> dict[str, Han
 
 
 def _facts_key_ids(reader: Reader, name: str) -> list[str]:
-    facts, _ = latest_facts(reader, name)
+    facts = latest_readable([r.facts for r in reader.facts(name)])
     return [] if facts is None else [k for v in facts.bitlocker for k in v.recovery_key_ids]
 
 

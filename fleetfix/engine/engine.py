@@ -315,17 +315,16 @@ class FleetRun:
             release()
 
     async def _tick(self, total: int, started: float) -> None:
-        names = {host.name.casefold() for host in self.hosts}
+        names = [host.name for host in self.hosts]
         while True:
             await asyncio.sleep(_PROGRESS_EVERY)
             done = sum(self._done.values())
             elapsed = max(time.monotonic() - started, 1e-6)
             rate = done / elapsed * 60
             eta = (total - done) / (rate / 60) if rate > 0 else None
-            with open_reader(self.store.path) as reader:
-                records = reader.hosts()
             # This run's hosts only: a --limit or resumed run shares the database with others.
-            ours = Counter(h.state for h in records if h.name.casefold() in names)
-            counts = {str(state): n for state, n in ours.items()}
+            with open_reader(self.store.path) as reader:
+                ours = reader.state_counts(among=names).counts
+            counts = {str(state): n for state, n in ours.items() if n}
             self._queue.put_nowait(Progress(counts=counts, done=done, total=total,
                                             rate_per_minute=rate, eta_seconds=eta))  # fmt: skip

@@ -24,7 +24,7 @@ from fleetfix.engine.packrun import PackResult, PackRunner, pack_parameters
 from fleetfix.engine.resume import resume_point
 from fleetfix.models import Host, HostState
 from fleetfix.packs import Pack, StepKind
-from fleetfix.probe.facts import ProbeOutputError, parse_facts
+from fleetfix.probe.facts import latest_readable
 from fleetfix.probe.run import Probed, ProbeOutcome, ProbeStatus, probe_over, record_probe
 from fleetfix.store import open_reader
 from fleetfix.transports import errors
@@ -247,14 +247,10 @@ class HostFlow:
     def known_key_ids(self) -> tuple[str, ...]:
         """Recovery-password protector IDs from the host's latest facts (IDs, never keys)."""
         with open_reader(self.context.store.path) as reader:
-            history = reader.facts(self.host.name)
-        for record in reversed(history):
-            try:
-                facts = parse_facts(record.facts)
-            except ProbeOutputError:  # an unreadable old row offers no IDs; try an older one
-                continue
-            return tuple(i for volume in facts.bitlocker for i in volume.recovery_key_ids)
-        return ()
+            facts = latest_readable([r.facts for r in reader.facts(self.host.name)])
+        if facts is None:
+            return ()
+        return tuple(i for volume in facts.bitlocker for i in volume.recovery_key_ids)
 
     def fail(self, why: str) -> tuple[HostState, str]:
         self.context.move(self.host, S.FAILED, why)

@@ -25,7 +25,7 @@ from fleetfix.packs import (
     read_report,
 )
 from fleetfix.packs.model import Step
-from fleetfix.probe.facts import ProbeOutputError, parse_facts
+from fleetfix.probe.facts import latest_readable
 from fleetfix.store import open_reader
 from fleetfix.transports import errors
 
@@ -188,15 +188,10 @@ class PackRunner:
     def known_boot(self) -> BootState | None:
         """The boot time and mode of the host's latest recorded facts, if any."""
         with open_reader(self.context.store.path) as reader:
-            history = reader.facts(self.host.name)
-        for record in reversed(history):
-            try:
-                facts = parse_facts(record.facts)
-            except ProbeOutputError:
-                continue
-            if facts.last_boot is not None:
-                return BootState(facts.last_boot, str(facts.safe_mode))
-        return None
+            facts = latest_readable([r.facts for r in reader.facts(self.host.name)])
+        if facts is None or facts.last_boot is None:
+            return None
+        return BootState(facts.last_boot, str(facts.safe_mode))
 
     async def wait_for_boot(self, name: str, *, safe: bool, timeout: float) -> PackResult:
         ok, detail = await wait_for_boot(

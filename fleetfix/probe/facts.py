@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -147,6 +147,17 @@ def parse_facts(data: object) -> ProbeFacts:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProbeOutputError(f"the probe's output has an unexpected shape: {exc}") from None
+
+
+def latest_readable(history: Sequence[object]) -> ProbeFacts | None:
+    """The newest facts in `history` (oldest first) that parse; an unreadable row (from an
+    older fleetfix, or a probe cut short) is passed over for the one before it."""
+    for raw in reversed(history):
+        try:
+            return parse_facts(raw)
+        except ProbeOutputError:
+            continue
+    return None
 
 
 def as_list(value: object) -> list[Any]:

@@ -7,8 +7,10 @@ away from the run it watches.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -116,9 +118,20 @@ class Reader:
         found = self._query(rows.HOST_SELECT + " WHERE h.name_key = ?", (fold(name),))
         return rows.host_record(found[0]) if found else None
 
-    def state_counts(self) -> StateCounts:
+    def state_counts(self, *, among: Iterable[str] | None = None) -> StateCounts:
+        """Hosts per state: all of them, or only those named in `among` (a run's hosts)."""
         counts = dict.fromkeys(HostState, 0)
-        for state, count in self._query("SELECT state, count(*) FROM host_state GROUP BY state"):
+        if among is None:
+            found = self._query("SELECT state, count(*) FROM host_state GROUP BY state")
+        else:
+            # One JSON parameter, however many hosts: SQLite walks it in C.
+            names = json.dumps(sorted({fold(name) for name in among}))
+            found = self._query(
+                "SELECT s.state, count(*) FROM host_state s JOIN hosts h ON h.id = s.host_id"
+                " WHERE h.name_key IN (SELECT value FROM json_each(?)) GROUP BY s.state",
+                (names,),
+            )
+        for state, count in found:
             counts[HostState(state)] = count
         return StateCounts(counts=counts)
 

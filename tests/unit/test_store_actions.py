@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fleetfix.errors import StoreError
+from fleetfix.models import HostState
 from fleetfix.store import PENDING, Store, open_reader
 from tests.conftest_store import open_store, pacs_hosts
 
@@ -135,3 +136,12 @@ def test_actions_can_be_read_per_host_and_per_run(store: Store) -> None:
         assert len(reader.actions()) == 4 and len(reader.actions(run_id=first)) == 2
         with pytest.raises(StoreError, match="unknown host 'NOPE'"):
             reader.actions(host="NOPE")
+
+
+def test_state_counts_can_be_limited_to_some_hosts(store: Store) -> None:
+    store.transition("PACS001", HostState.UNREACHABLE, reason="silent", actor="engine")
+    with open_reader(store.path) as reader:
+        every = reader.state_counts()
+        some = reader.state_counts(among=["pacs001", "PACS002", "NOT-IN-THIS-INCIDENT"])
+    assert (every[HostState.NEW], every[HostState.UNREACHABLE]) == (2, 1)
+    assert (some[HostState.NEW], some[HostState.UNREACHABLE], some.total) == (1, 1, 2)
