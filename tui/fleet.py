@@ -11,9 +11,10 @@ import json
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from fleetfix.errors import StoreError
 from fleetfix.models import HostState
@@ -49,8 +50,6 @@ _SEEN = (
     "  AND (id > :a AND id <= :aa OR id IN (SELECT value FROM json_each(:pending)))"
     ") seen JOIN hosts h ON h.id = seen.host_id GROUP BY seen.host_id"
 )
-
-SORT_KEYS = ("name", "state", "since", "attempts", "address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +104,15 @@ def _has_tag(host: HostRecord, tag: str) -> bool:
     return any(fold(t) == tag or fold(t).startswith(prefix) for t in host.tags)
 
 
-def _sort_key(name: str) -> object:
-    keys = {
-        "name": lambda h: fold(h.name),
-        "state": lambda h: (h.state.value, fold(h.name)),
-        "since": lambda h: (h.since, fold(h.name)),
-        "attempts": lambda h: (-h.attempts, fold(h.name)),
-        "address": lambda h: (h.address or "", fold(h.name)),
-    }
-    return keys[name]
+# Each order ends on the name, so hosts that tie keep one stable order between polls.
+_ORDERS: dict[str, Callable[[HostRecord], Any]] = {
+    "name": lambda h: fold(h.name),
+    "state": lambda h: (h.state.value, fold(h.name)),
+    "since": lambda h: (h.since, fold(h.name)),
+    "attempts": lambda h: (-h.attempts, fold(h.name)),
+    "address": lambda h: (h.address or "", fold(h.name)),
+}
+SORT_KEYS = tuple(_ORDERS)  # the order `o` cycles through
 
 
 @dataclass
@@ -170,7 +169,7 @@ class FleetModel:
         if self._view is None:
             wanted = self.host_filter
             found = [h for h in self.hosts.values() if wanted.empty or wanted.matches(h)]
-            found.sort(key=_sort_key(self.sort_by))  # type: ignore[arg-type]  # per-key lambdas
+            found.sort(key=_ORDERS[self.sort_by])
             self._view = found
         return self._view
 

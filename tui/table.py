@@ -253,7 +253,3 @@ class HostTable(ScrollView, can_focus=True):
 
     def on_click(self, event: object) -> None:
         self.focus()
-
-
-def started(hosts: Sequence[HostRecord]) -> datetime | None:
-    return min((h.first_seen for h in hosts), default=None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 from rich.cells import cell_len, set_cell_size
-from rich.markup import escape
 
 # C0 and C1 controls and DEL. Tab and newline are kept only where the caller allows them.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -33,11 +32,6 @@ def clean(text: str, *, limit: int | None = None, keep_newlines: bool = False) -
         cut = len(shown) - limit
         shown = f"{shown[:limit]}… [{cut} more characters]"
     return shown
-
-
-def markup_safe(text: str, *, limit: int | None = None) -> str:
-    """`clean`, then Rich markup escaped: for the few places that take markup strings."""
-    return escape(clean(text, limit=limit))
 
 
 def fit(text: str, width: int) -> str:
