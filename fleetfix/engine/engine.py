@@ -153,7 +153,8 @@ class FleetRun:
         if not self.paused:
             return False
         who = actor or self.actor
-        paused_for = time.monotonic() - (self._paused_at or time.monotonic())
+        assert self._paused_at is not None  # set by pause(), with the event cleared
+        paused_for = time.monotonic() - self._paused_at
         self._go.set()
         self._paused_at = None
         details = {"run_id": self.run_id, "paused_seconds": round(paused_for, 1)}
