@@ -26,6 +26,7 @@ from fleetfix.engine import FleetRun
 from fleetfix.engine.events import (
     Event,
     HostChanged,
+    HostDone,
     RunContinued,
     RunFinished,
     RunPaused,
@@ -483,10 +484,13 @@ class FleetfixApp(App[None]):
         self.poll()
 
     def on_engine_event(self, event: Event) -> None:
-        if isinstance(event, HostChanged | StepStarted | StepFinished):
-            return  # the store follower draws these; one line per host would only flicker
+        if isinstance(event, HostChanged | HostDone | StepStarted | StepFinished):
+            # The store follower draws these at its own pace: a poll per event would read
+            # the database thousands of times in a big wave, and the line would only flicker.
+            return
         if isinstance(event, RunFinished):
             self.say(f"run {event.run_id} {event.status} in {event.duration:.0f} s")
+            self.poll()  # the last changes now, not at the next tick
         elif isinstance(event, RunPaused):
             self.say(f"paused by {event.actor}: no new host starts, hosts in flight go on "
                      "(P or R continues)")  # fmt: skip
@@ -494,7 +498,6 @@ class FleetfixApp(App[None]):
             self.say(f"continued by {event.actor} after {event.paused_for:.0f} s")
         else:
             self.say(describe(event))
-        self.poll()
 
     def action_stop(self) -> None:
         if not self.running or self.fleet_run is None:
