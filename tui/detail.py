@@ -20,7 +20,6 @@ from fleetfix.errors import FleetfixError
 from fleetfix.probe.facts import ProbeFacts, parse_facts
 from fleetfix.probe.rules import ChannelVerdict, judge_channel_file
 from fleetfix.store import ActionRecord, AuditRecord, HostRecord, Reader, TransitionRecord
-from fleetfix.store.connect import fold
 
 from .table import STATE_COLOURS
 from .text import clean
@@ -156,13 +155,12 @@ def host_detail(reader: Reader, name: str) -> Text:
     if host is None:
         return Text(f"no host {clean(name)} in this incident")
     facts, problem = latest_facts(reader, name)
-    key = fold(host.name)
     sections = [
         host_summary(host),
         *facts_section(facts, problem),
         *history_section(reader.transitions(host.name)),
         *actions_section(reader.actions(host=host.name)),
-        *audit_section(e for e in reader.audit_log() if e.host and fold(e.host) == key),
+        *audit_section(reader.audit_log(host=host.name)),
     ]
     return Text("\n").join(sections)
 

@@ -195,12 +195,20 @@ class Reader:
         except sqlite3.Error as exc:
             raise StoreError(f"incident database {self.path}: {exc}") from exc
 
-    def audit_log(self, *, event: str | None = None) -> list[AuditRecord]:
-        """Audit rows oldest first, optionally one event (e.g. `bitlocker.key_read`)."""
-        if event is None:
-            found = self._query(rows.AUDIT_SELECT + " ORDER BY id")
-        else:
-            found = self._query(rows.AUDIT_SELECT + " WHERE event = ? ORDER BY id", (event,))
+    def audit_log(self, *, event: str | None = None, host: str | None = None) -> list[AuditRecord]:
+        """Audit rows oldest first: all, one event's (e.g. `bitlocker.key_read`), one host's
+        (names compare as Windows compares them), or both."""
+        where: list[str] = []
+        values: list[object] = []
+        if event is not None:
+            where.append("event = ?")
+            values.append(event)
+        if host is not None:
+            where.append("fold(host) = fold(?)")
+            values.append(host)
+        # Constant text: only the fixed clauses above are joined in; values are parameters.
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        found = self._query(rows.AUDIT_SELECT + clause + " ORDER BY id", tuple(values))
         return [rows.audit_record(row) for row in found]
 
     def verify_audit(self) -> AuditReport:

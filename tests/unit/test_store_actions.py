@@ -145,3 +145,16 @@ def test_state_counts_can_be_limited_to_some_hosts(store: Store) -> None:
         some = reader.state_counts(among=["pacs001", "PACS002", "NOT-IN-THIS-INCIDENT"])
     assert (every[HostState.NEW], every[HostState.UNREACHABLE]) == (2, 1)
     assert (some[HostState.NEW], some[HostState.UNREACHABLE], some.total) == (1, 1, 2)
+
+
+def test_the_audit_log_can_be_read_for_one_host(store: Store) -> None:
+    store.audit("operator.note", actor="alice", host="PACS001", details={"note": "on site"})
+    store.audit("operator.note", actor="alice", host="PACS002", details={"note": "later"})
+    store.audit("host.hands_on", actor="engine", host="pacs001", details={"why": "silent"})
+    store.audit("run.started", actor="alice", details={})
+    with open_reader(store.path) as reader:
+        mine = reader.audit_log(host="Pacs001")
+        notes = reader.audit_log(event="operator.note", host="PACS001")
+    assert [(r.event, r.host) for r in mine] == [("operator.note", "PACS001"),
+                                                ("host.hands_on", "pacs001")]  # fmt: skip
+    assert [r.details["note"] for r in notes] == ["on site"]
