@@ -14,16 +14,18 @@ tree-sitter-powershell 0.26 reads these lists three ways, none of them an array:
 
 The parser accepts the first two shapes (`continuation_problem` keeps the rules above) and
 rewrites the others before parsing again (`repair`): it moves blanks across a comma, ends a
-line that ends in a comma with a line continuation instead (`a,` / `b` -> `a `` / `,b`), or
-quotes a plain bare word, all of which PowerShell reads the same way. `continuation_values`
-gives the array's further elements.
+line that ends in a comma (and perhaps a comment) with a line continuation instead (`a,` / `b`
+-> `a `` / `,b`), or quotes a plain bare word, all of which PowerShell reads the same way.
+`continuation_values` gives the array's further elements.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import tree_sitter
@@ -37,17 +39,34 @@ Node = tree_sitter.Node
 _PLAIN_WORD = re.compile(r"[A-Za-z_*?\\][A-Za-z0-9_*?\\.:/\-]*")
 _BLANKS = b" \t"
 _ENDS = (b"", b"\r", b"\n", b")", b"}", b";", b"|", b",")
-# Rewriting one comma can reveal the next; scripts with more lists than this stay rejected.
-_MAX_REPAIRS = 64
 # Elements that cannot be the argument a comma continues.
 _NOT_ARGUMENTS = frozenset({"command_parameter", "redirection"})
 
 
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """`source[start:end]` becomes `text`."""
+
+    start: int
+    end: int
+    text: bytes
+
+
+# The edits of one pass over a source, in source order and not overlapping.
+Rewrite = tuple[Edit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Repaired:
+    source: bytes
+    tree: tree_sitter.Tree
+    # Each pass's edits, first pass first: how to find a place in the script as written.
+    rewrites: tuple[Rewrite, ...]
+
+
 def starts_with_comma(node: Node) -> bool:
     first = _first_leaf(node)
-    return first is not None and (
-        first.type == "," or (first.type == "generic_token" and _text(first).startswith(","))
-    )
+    return first.type == "," or (first.type == "generic_token" and _text(first).startswith(","))
 
 
 def continuation_problem(node: Node) -> tuple[str, str] | None:
@@ -55,13 +74,13 @@ def continuation_problem(node: Node) -> tuple[str, str] | None:
     error ID), or None when it continues the argument before it."""
     if node.parent is None or node.parent.type != "command_elements":
         return None
-    previous = _previous_element(node)
+    previous = previous_element(node)
     if previous is None or previous.type in _NOT_ARGUMENTS:
         return "Missing argument in parameter list.", "MissingArgument"
     tail = _text(node)[1:] if node.type == "generic_token" else "x"
     if not tail or tail.startswith(","):
         return "Missing expression after ','.", "MissingExpression"
-    if not _tail_is_argument(tail):
+    if _tail_argument(tail) is None:
         # PowerShell may well read it; this grammar cannot.
         return f"Unexpected token '{tail.split()[0]}' in expression or statement.", (
             "UnexpectedToken"
@@ -101,22 +120,58 @@ def continuation_values(
     return [evaluate(interp, led), *(evaluate(interp, o) for o in operands[1:])]
 
 
+def previous_element(node: Node) -> Node | None:
+    """The command element before `node`, separators skipped."""
+    sibling = node.prev_named_sibling
+    while sibling is not None and sibling.type == "command_argument_sep":
+        sibling = sibling.prev_named_sibling
+    return sibling
+
+
 def repair(
     source: bytes,
+    tree: tree_sitter.Tree,
+    *,
     parse: Callable[[bytes], tree_sitter.Tree],
     problem: Callable[[Node], Node | None],
-) -> tuple[bytes, tree_sitter.Tree] | None:
-    """The source with its comma lists rewritten so the grammar reads them, and its tree; None
-    when no rewrite gives a tree without a problem."""
-    for _ in range(_MAX_REPAIRS):
-        tree = parse(source)
-        if problem(tree.root_node) is None:
-            return source, tree
-        rewritten = _rewrite_one(source, tree.root_node)
-        if rewritten is None:
-            return None
-        source = rewritten
+) -> Repaired | None:
+    """The source (whose tree is `tree`) with its comma lists rewritten so the grammar reads
+    them; None when no rewrite gives a tree without a problem.
+
+    Each pass rewrites every list of one tree at once. A rewrite can lead back to a source
+    already tried (`a, {1}` -> `a ,{1}`, which the grammar reads no better and un-gluing turns
+    back): that way is dropped and the next choice tried, so no source is parsed twice."""
+    seen: set[bytes] = set()
+    ways: list[tuple[bytes, tree_sitter.Tree | None, tuple[Rewrite, ...]]] = [(source, tree, ())]
+    while ways:
+        text, parsed, rewrites = ways.pop()
+        if text in seen:
+            continue
+        seen.add(text)
+        parsed = parsed or parse(text)
+        if problem(parsed.root_node) is None:
+            return Repaired(text, parsed, rewrites)
+        # Best choice last: it is tried first.
+        for rewrite in reversed(_rewrites(text, parsed.root_node)):
+            ways.append((_applied(text, rewrite), None, (*rewrites, rewrite)))
     return None
+
+
+def written_offset(offset: int, rewrites: Sequence[Rewrite]) -> int:
+    """Where `offset` in a repaired source was in the script as written: a place inside
+    inserted or replaced text is where that text went in."""
+    for rewrite in reversed(rewrites):
+        shift = 0
+        for edit in rewrite:
+            start = edit.start + shift
+            if offset < start:
+                break
+            if offset < start + len(edit.text):
+                offset, shift = edit.start, 0
+                break
+            shift += len(edit.text) - (edit.end - edit.start)
+        offset -= shift
+    return offset
 
 
 def dangling_comma(source: bytes, root: Node) -> Node | None:
@@ -126,6 +181,53 @@ def dangling_comma(source: bytes, root: Node) -> Node | None:
         if _after_blanks(source, comma.end_byte)[:1] in _ENDS:
             return comma
     return None
+
+
+def _rewrites(source: bytes, root: Node) -> list[Rewrite]:
+    """Whole-source rewrites of one tree, best first: the n-th takes each list's n-th choice
+    (or its last, when it has fewer)."""
+    sites = _sites(source, root)
+    rounds = max((len(choices) for choices in sites), default=0)
+    found: list[Rewrite] = []
+    for n in range(rounds):
+        rewrite = _combined(choices[min(n, len(choices) - 1)] for choices in sites)
+        if rewrite and rewrite not in found:
+            found.append(rewrite)
+    return found
+
+
+def _sites(source: bytes, root: Node) -> list[list[Rewrite]]:
+    """For every list the grammar misreads, the rewrites that may mend it, best first."""
+    sites: list[list[Rewrite]] = []
+    for comma, before, touching in _stray_commas(source, root):
+        spaced = _blanks_moved(source, comma) or _line_continued(source, comma)
+        quoted = _quoted(before) if touching else None
+        choices = [c for c in (spaced, quoted) if c is not None]
+        if choices:
+            sites.append(choices)
+    sites.extend([unglued] for unglued in _tails_unglued(source, root))
+    return sites
+
+
+def _combined(rewrites: Iterator[Rewrite]) -> Rewrite:
+    """The edits of `rewrites` in source order; a rewrite that would touch text another one
+    already changes waits for the next pass."""
+    taken: list[Edit] = []
+    for rewrite in rewrites:
+        if not any(_overlap(mine, other) for mine in rewrite for other in taken):
+            taken.extend(rewrite)
+    return tuple(sorted(taken, key=lambda edit: (edit.start, edit.end)))
+
+
+def _overlap(a: Edit, b: Edit) -> bool:
+    # Two insertions at one place would have no order; so they count as overlapping.
+    return a.start == b.start or (a.start < b.end and b.start < a.end)
+
+
+def _applied(source: bytes, rewrite: Rewrite) -> bytes:
+    for edit in reversed(rewrite):  # right to left: earlier offsets stay where they were
+        source = source[: edit.start] + edit.text + source[edit.end :]
+    return source
 
 
 def _stray_commas(source: bytes, root: Node) -> Iterator[tuple[Node, Node, bool]]:
@@ -140,47 +242,41 @@ def _stray_commas(source: bytes, root: Node) -> Iterator[tuple[Node, Node, bool]
             yield comma, before, touching
 
 
-def _rewrite_one(source: bytes, root: Node) -> bytes | None:
-    for comma, before, touching in _stray_commas(source, root):
-        for rewrite in (_blanks_moved, _line_continued):
-            rewritten = rewrite(source, comma)
-            if rewritten is not None:
-                return rewritten
-        quoted = _quoted(before) if touching else None
-        if quoted is not None:
-            start, replacement = quoted
-            return source[:start] + replacement + source[before.end_byte :]
-    return _tail_unglued(source, root)
-
-
-def _blanks_moved(source: bytes, comma: Node) -> bytes | None:
+def _blanks_moved(source: bytes, comma: Node) -> Rewrite | None:
     """`a, b` -> `a ,b`, a shape the grammar reads."""
     after = comma.end_byte
     rest = _after_blanks(source, after)
     blanks = len(source) - after - len(rest)
-    if not blanks or rest[:1] in _ENDS:
+    if not blanks or rest[:1] in _ENDS or rest[:1] == b"#":
         return None
-    return source[: comma.start_byte] + source[after : after + blanks] + b"," + rest
+    return (Edit(comma.start_byte, after + blanks, source[after : after + blanks] + b","),)
 
 
-def _line_continued(source: bytes, comma: Node) -> bytes | None:
-    """`a,` at the end of a line and `b` on the next -> `a `` then `,b`: the same list with
-    a line continuation, which keeps every line where it was."""
-    rest = _after_blanks(source, comma.end_byte)
-    newline = b"\r\n" if rest.startswith(b"\r\n") else rest[:1]
-    if newline not in (b"\n", b"\r\n"):
+def _line_continued(source: bytes, comma: Node) -> Rewrite | None:
+    """`a,` at the end of a line (a comment may follow) and `b` on the next -> `a `` then
+    `,b`: the same list with a line continuation, which keeps every line where it was. The
+    comment turns to blanks, as nothing may follow a continuation."""
+    newline_at = source.find(b"\n", comma.end_byte)
+    if newline_at < 0:
         return None
-    next_line = rest[len(newline) :]
-    following = next_line.lstrip(_BLANKS)
-    if following[:1] in _ENDS:
+    line_end = newline_at - 1 if source[newline_at - 1 : newline_at] == b"\r" else newline_at
+    rest = source[comma.end_byte : line_end].lstrip(_BLANKS)
+    if rest and not rest.startswith(b"#"):
         return None
-    indent = next_line[: len(next_line) - len(following)]
-    blanks = source[comma.end_byte : len(source) - len(rest)]
-    head = source[: comma.start_byte] + b" " + blanks + b"`" + newline
-    return head + indent + b"," + following
+    next_line = newline_at + 1
+    following = next_line + len(source[next_line:]) - len(source[next_line:].lstrip(_BLANKS))
+    if source[following : following + 1] in _ENDS:
+        return None
+    comment = line_end - len(rest)
+    return (
+        Edit(comma.start_byte, comma.end_byte, b" "),
+        *([Edit(comment, line_end, b" " * len(rest))] if rest else []),
+        Edit(line_end, line_end, b"`"),
+        Edit(following, following, b","),
+    )
 
 
-def _tail_unglued(source: bytes, root: Node) -> bytes | None:
+def _tails_unglued(source: bytes, root: Node) -> Iterator[Rewrite]:
     """`a ,@{...}`: the grammar glues the comma to what follows into one word it cannot end;
     `a, @{...}` it reads."""
     for node in _walk(root):
@@ -188,62 +284,50 @@ def _tail_unglued(source: bytes, root: Node) -> bytes | None:
             continue
         text = _text(node)
         tail = text[1:]
-        if not text.startswith(",") or not tail or tail.startswith(",") or _tail_is_argument(tail):
+        if not text.startswith(",") or not tail or tail.startswith(","):
             continue
-        previous = _previous_element(node)
-        gap = source[previous.end_byte : node.start_byte] if previous is not None else b""
-        if previous is None or not gap or gap.strip(_BLANKS):
+        previous = previous_element(node)
+        if previous is None or _tail_argument(tail) is not None:
             continue
-        return source[: previous.end_byte] + b"," + gap + source[node.start_byte + 1 :]
-    return None
+        gap = source[previous.end_byte : node.start_byte]
+        if gap and not gap.strip(_BLANKS):
+            yield (Edit(previous.end_byte, node.start_byte + 1, b"," + gap),)
 
 
 def _after_blanks(source: bytes, offset: int) -> bytes:
     return source[offset:].lstrip(_BLANKS)
 
 
-def _quoted(word: Node) -> tuple[int, bytes] | None:
+def _quoted(word: Node) -> Rewrite | None:
     """`a,$x` -> `'a',$x`; a chain `a,b,$x` is quoted whole: `'a','b',$x`."""
     chain = [word]
     while _text(chain[0]).startswith(","):
-        previous = _previous_element(chain[0])
+        previous = previous_element(chain[0])
         if previous is None or previous.end_byte != chain[0].start_byte:
             return None
         chain.insert(0, previous)
-    pieces = []
+    edits: list[Edit] = []
     for node in chain:
         text = _text(node)
-        lead = "," if text.startswith(",") else ""
+        lead = 1 if text.startswith(",") else 0
         if node.type != "generic_token" or not _in_arguments(node):
             return None
-        if _PLAIN_WORD.fullmatch(text[len(lead) :]) is None:
+        if _PLAIN_WORD.fullmatch(text[lead:]) is None:
             return None
-        pieces.append(f"{lead}'{text[len(lead) :]}'")
-    return chain[0].start_byte, "".join(pieces).encode()
+        start = node.start_byte + lead
+        edits += [Edit(start, start, b"'"), Edit(node.end_byte, node.end_byte, b"'")]
+    return tuple(edits)
 
 
-def _tail_is_argument(tail: str) -> bool:
-    if _PLAIN_WORD.fullmatch(tail):
-        return True
-    from fleetfix.lab.shell.ps.parser import raw_tree
-
-    elements = _tail_elements(raw_tree(f"x {tail}".encode()))
-    return elements is not None and len(elements) == 1
-
-
-def _tail_value(tail: str, element_value: Callable[[Node], Any]) -> Any:
+@functools.lru_cache(maxsize=256)
+def _tail_argument(tail: str) -> str | Node | None:
+    """What the text after a comma is as one command argument: a plain word as it is, else
+    the element the grammar reads it as; None when it is not one argument."""
     if _PLAIN_WORD.fullmatch(tail):
         return tail
     from fleetfix.lab.shell.ps.parser import raw_tree
 
-    elements = _tail_elements(raw_tree(f"x {tail}".encode())) or []
-    (element,) = elements
-    if element.type == "command_parameter":
-        return _text(element)  # `a,-b`: after a comma, `-b` is a word, not a parameter
-    return element_value(element)
-
-
-def _tail_elements(tree: tree_sitter.Tree) -> list[Node] | None:
+    tree = raw_tree(f"x {tail}".encode())
     if tree.root_node.has_error:
         return None
     commands = [n for n in _walk(tree.root_node) if n.type == "command"]
@@ -252,26 +336,27 @@ def _tail_elements(tree: tree_sitter.Tree) -> list[Node] | None:
     elements = next((c for c in commands[0].children if c.type == "command_elements"), None)
     if elements is None:
         return None
-    return [c for c in elements.children if c.is_named and c.type != "command_argument_sep"]
+    found = [c for c in elements.children if c.is_named and c.type != "command_argument_sep"]
+    return found[0] if len(found) == 1 else None
+
+
+def _tail_value(tail: str, element_value: Callable[[Node], Any]) -> Any:
+    element = _tail_argument(tail)
+    assert element is not None, tail  # the parser let only arguments through
+    if isinstance(element, str):
+        return element
+    if element.type == "command_parameter":
+        return _text(element)  # `a,-b`: after a comma, `-b` is a word, not a parameter
+    return element_value(element)
 
 
 def _is_error(node: Node | None) -> bool:
     return node is not None and node.type == "ERROR"
 
 
-def _previous_element(node: Node) -> Node | None:
-    sibling = node.prev_named_sibling
-    while sibling is not None and sibling.type == "command_argument_sep":
-        sibling = sibling.prev_named_sibling
-    return sibling
-
-
-def _first_leaf(node: Node) -> Node | None:
+def _first_leaf(node: Node) -> Node:
     while node.child_count and node.type != "generic_token":
-        first = node.children[0]
-        if first is None:
-            return None
-        node = first
+        node = node.children[0]
     return node
 
 

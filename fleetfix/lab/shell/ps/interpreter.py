@@ -41,8 +41,10 @@ class Interpreter:
         self.session = session
         self._console: list[Any] = []
         self._sinks: list[list[Any]] = [self._console]
-        # The top-level statement running now: error records point at it, as 5.1's do.
+        # The top-level statement running now and its script: error records point at it, as
+        # 5.1's do.
         self._statement: Node | None = None
+        self._script: Script | None = None
         # How many try blocks are running: inside one, errors go to its catch, unwritten.
         self.try_depth = 0
         # Set by the command layer; kept as a callable so this module does not import it.
@@ -71,8 +73,8 @@ class Interpreter:
             self._sinks.pop()
 
     def write_error(self, record: ErrorRecord) -> None:
-        if not record.position and self._statement is not None:
-            record.position = statement_position(self._statement)
+        if not record.position:
+            record.position = self._statement_position()
         if self.at_top_level():
             self.flush_console()
         self.session.write_error(record)
@@ -86,6 +88,7 @@ class Interpreter:
         self.run_program(script.root, script=script)
 
     def run_program(self, root: Node, *, script: Script) -> None:
+        self._script = script
         for child in root.children:
             if child.type == "param_block":
                 self.bind_param_block(child, {})
@@ -122,12 +125,17 @@ class Interpreter:
         except PSRuntimeError as error:
             if self.try_depth > 0 or error.reported:
                 raise
-            if not error.record.position and self._statement is not None:
-                error.record.position = statement_position(self._statement)
+            if not error.record.position:
+                error.record.position = self._statement_position()
             self.write_error(error.record)
             error.reported = True
             if error.script_terminating or self._stops():
                 raise
+
+    def _statement_position(self) -> str:
+        if self._statement is None or self._script is None:
+            return ""
+        return statement_position(*self._script.where(self._statement))
 
     def capture_statements(self, node: Node | None) -> list[Any]:
         with self.capture() as sink:
@@ -330,10 +338,9 @@ class Interpreter:
 _VALUE_TYPES = frozenset({"string", "int", "int32", "int64", "long", "double", "bool", "switch"})
 
 
-def statement_position(node: Node) -> str:
-    """`At line:1 char:1`, the statement's first line and a `~` underline, as 5.1 prints."""
-    row, column = node.start_point
-    first = text_of(node).splitlines()[0] if text_of(node) else ""
+def statement_position(row: int, column: int, first: str) -> str:
+    """`At line:1 char:1`, the statement's first line and a `~` underline, as 5.1 prints
+    (row and column from 0)."""
     return f"At line:{row + 1} char:{column + 1}\r\n+ {first}\r\n+ {'~' * max(1, len(first))}"
 
 

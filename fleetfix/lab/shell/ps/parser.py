@@ -25,8 +25,11 @@ def _parser() -> tree_sitter.Parser:
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    source: bytes
+    source: bytes  # what the tree was parsed from: the script, its lists perhaps rewritten
     tree: tree_sitter.Tree
+    # The comma-list rewrites (arglists.repair) that made `source` out of the script.
+    rewrites: tuple[arglists.Rewrite, ...] = ()
+    written: bytes = b""  # the script as written, when rewrites changed it
 
     @property
     def root(self) -> tree_sitter.Node:
@@ -35,25 +38,40 @@ class Script:
     def text(self, node: tree_sitter.Node) -> str:
         return self.source[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
+    def where(self, node: tree_sitter.Node) -> tuple[int, int, str]:
+        """Where `node` is in the script as written: its line and column (from 0) and the
+        first line of its text. Rewritten comma lists before it on its line do not count."""
+        if not self.rewrites:
+            row, column = node.start_point
+            return row, column, (self.text(node).splitlines() or [""])[0]
+        start = arglists.written_offset(node.start_byte, self.rewrites)
+        end = arglists.written_offset(node.end_byte, self.rewrites)
+        row = self.written.count(b"\n", 0, start)
+        column = start - (self.written.rfind(b"\n", 0, start) + 1)
+        text = self.written[start:end].decode("utf-8", "replace")
+        return row, column, (text.splitlines() or [""])[0]
 
+
+@functools.lru_cache(maxsize=256)
 def parse(source: str) -> Script:
-    """Parses a script; raises PSRuntimeError carrying a ParserError record if it is invalid."""
+    """Parses a script; raises PSRuntimeError carrying a ParserError record if it is invalid.
+    A script is parsed once (remediation packs send the same ones to every host); scripts
+    are immutable, so every run of it can share one."""
     data = source.encode("utf-8")
-    tree = _parser().parse(data)
+    tree = raw_tree(data)
     problem = _first_problem(tree.root_node)
     if problem is None:
         return Script(data, tree)
-    repaired = arglists.repair(data, raw_tree, _first_problem) if b"," in data else None
+    repaired = None
+    if b"," in data:
+        repaired = arglists.repair(data, tree, parse=raw_tree, problem=_first_problem)
     if repaired is None:
         dangling = arglists.dangling_comma(data, tree.root_node)
         problem = problem if dangling is None else dangling
         raise PSRuntimeError(_parser_error(source, problem))
-    # Positions in later runtime errors come from the repaired text, which differs from the
-    # script only in blanks moved across a comma or quotes around a bare word.
-    return Script(*repaired)
+    return Script(repaired.source, repaired.tree, repaired.rewrites, written=data)
 
 
-@functools.lru_cache(maxsize=256)
 def raw_tree(data: bytes) -> tree_sitter.Tree:
     """The grammar's tree for `data`, problems and all."""
     return _parser().parse(data)
