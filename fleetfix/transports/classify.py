@@ -24,6 +24,12 @@ _UNREACHABLE_ERRNOS = {
 }
 
 
+def is_read_timeout(exc: BaseException) -> bool:
+    """Whether `exc` is an HTTP read timeout: the host took the request and never answered it
+    (one that would not even take the connection is a ConnectTimeout, which this is not)."""
+    return isinstance(exc, requests.exceptions.ReadTimeout)
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     """The innermost cause: requests wraps urllib3 wraps the socket error."""
     seen: set[int] = set()
@@ -75,7 +81,7 @@ def _from_requests(host: str, exc: requests.RequestException) -> errors.Transpor
         return errors.ConnectTimeout(host, "no answer to the connection attempt")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return errors.ConnectionLost(host, "reply cut off mid-way: the host may have rebooted")
-    if isinstance(exc, requests.exceptions.ReadTimeout):
+    if is_read_timeout(exc):
         return errors.OperationTimeout(host, "connected, but the host stopped answering")
     cause = _root_cause(exc)
     if isinstance(cause, ssl.SSLError):

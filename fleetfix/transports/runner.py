@@ -135,7 +135,8 @@ async def run_everywhere(
 ) -> AsyncIterator[HostResult]:
     """Yield each host's result as it finishes. `options` may depend on the host (an
     inventory group's named credentials). `via` replaces the per-host choice of transport
-    with one transport for every host (tests pass a FakeTransport here)."""
+    with one transport for every host (tests pass a FakeTransport here). Options this
+    installation cannot honour end the run with one ConfigError, not a failure per host."""
     settings = run or RunOptions()
     options_for = options if callable(options) else (lambda _host: options)
     limit = asyncio.Semaphore(settings.concurrency)

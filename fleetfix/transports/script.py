@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import html
 import json
 import re
@@ -37,7 +36,6 @@ _CLIXML_ERROR = re.compile(r'<S S="Error">(.*?)</S>', re.DOTALL)
 _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 # `chcp`'s answer, in any UI language: "Active code page: 437", "Aktive Codepage: 850."
 _CHCP = re.compile(r"(\d{3,5})\.?\s*\Z")
-_UTF8_CODEPAGE = 65001
 
 
 class ScriptEncodingError(ValueError):
@@ -73,25 +71,18 @@ def fits_command_line(script: str) -> bool:
     return len(encoded_command(script)) <= CMD_LINE_LIMIT
 
 
-def command_for(script: str) -> tuple[str, bytes]:
+def command_for(script: str, *, codepage: int = 65001) -> tuple[str, bytes]:
     """(command line, stdin) for a shell (WinRS or SSH). Short scripts go on the command line;
-    long ones over stdin as UTF-8 (the shell runs with code page 65001). `-Command -` runs
-    stdin line by line and needs a blank line to end a multi-line block, hence the tail."""
+    long ones over stdin in `codepage`, the one the host reads stdin in: 65001 (UTF-8) in a
+    WinRS shell opened with it, the console's OEM code page over SSH (`chcp`). `-Command -`
+    runs stdin line by line and needs a blank line to end a multi-line block, hence the tail.
+    Raises ScriptEncodingError for text that code page cannot carry, naming the first such
+    character: sent anyway, it would run as different text."""
     if fits_command_line(script):
         return encoded_command(script), b""
-    return STDIN_COMMAND, (script.replace("\r\n", "\n") + "\n\n").encode("utf-8")
-
-
-def stdin_in_codepage(script: str, codepage: int) -> bytes:
-    """What `command_for` sends over stdin, encoded in the host console's code page instead
-    of UTF-8: over SSH, PowerShell reads stdin in that code page (the host's OEM code page),
-    so UTF-8 would arrive as different text. Raises ScriptEncodingError for text the code
-    page cannot carry, naming the first such character."""
-    codec = "utf-8" if codepage == _UTF8_CODEPAGE else f"cp{codepage}"
     text = script.replace("\r\n", "\n") + "\n\n"
     try:
-        codecs.lookup(codec)
-        return text.encode(codec)
+        return STDIN_COMMAND, text.encode(f"cp{codepage}")  # Python's cp65001 is UTF-8
     except LookupError:
         raise ScriptEncodingError(
             f"the host's console code page {codepage} is unknown here, so a script too long "

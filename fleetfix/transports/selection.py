@@ -24,6 +24,9 @@ _PORT_CHECK_SECONDS = 1.5
 def make_transport(
     kind: Transport, options: ConnectOptions, *, executor: Executor
 ) -> TransportProtocol:
+    """The transport of `kind`. Raises ConfigError for options this installation cannot
+    honour (CredSSP without requests-credssp): a fact about the install, not about a host,
+    so a run stops with it once instead of recording it against every host."""
     match kind:
         case Transport.WINRM | Transport.WINRM_HTTPS:
             return WinrmTransport(options, https=kind is Transport.WINRM_HTTPS, executor=executor)

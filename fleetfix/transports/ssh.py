@@ -52,13 +52,14 @@ class SshSession:
         if self._connection is None:
             raise errors.ConnectionLost(self._host.name, "the session was closed; open a new one")
         full = script.with_params(script_text, params)
-        command_line, stdin = script.command_for(full)
         started = time.monotonic()
         try:
-            if stdin and not full.isascii():
+            codepage = 65001  # ASCII reads the same in every console code page
+            if not full.isascii() and not script.fits_command_line(full):
                 # The host reads stdin in its console code page; what that page cannot carry
                 # is refused (ScriptEncodingError) rather than run as different text.
-                stdin = script.stdin_in_codepage(full, await self._console_codepage(timeout))
+                codepage = await self._console_codepage(timeout)
+            command_line, stdin = script.command_for(full, codepage=codepage)
             remaining = timeout - (time.monotonic() - started)
             out, err, code = await self._run(command_line, stdin, remaining)
         except (errors.TransportError, script.ScriptEncodingError):
@@ -89,6 +90,12 @@ class SshSession:
     ) -> tuple[bytes, bytes, int]:
         if self._connection is None:
             raise errors.ConnectionLost(self._host.name, "the session was closed; open a new one")
+        if timeout <= 0:
+            # Spent before the channel was asked for (`chcp` took it all): this command's
+            # timeout, not a host that stopped answering, so the connection stays.
+            raise errors.OperationTimeout(
+                self._host.name, "the deadline passed before the command could start; not run"
+            )
         process: asyncssh.SSHClientProcess[bytes] | None = None
         try:
             # The deadline covers opening the channel too: a host that stopped answering

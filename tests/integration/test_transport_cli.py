@@ -4,6 +4,7 @@ run their own event loop, as they do from a terminal), with a real incident data
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import threading
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from fleetfix.cli import EXIT_HOSTS_FAILED, EXIT_HOSTS_UNREACHABLE
+from fleetfix.cli import EXIT_HOSTS_FAILED, EXIT_HOSTS_UNREACHABLE, EXIT_USAGE, main
 from fleetfix.cli_transport import exec_command, ping
 from fleetfix.lab import files
 from fleetfix.lab.api import Fault, FaultKind, Service
@@ -153,17 +154,27 @@ def test_allow_basic_http_lets_basic_over_plain_http_through(
     assert [r.details["allow_basic_http"] for r in runs] == [False, True]
 
 
-def test_allow_credssp_lifts_the_refusal(lab_thread: LabThread, tmp_path: Path) -> None:
+def test_allow_credssp_lifts_the_refusal_and_a_missing_package_is_one_error_for_the_run(
+    lab_thread: LabThread, tmp_path: Path
+) -> None:
+    if importlib.util.find_spec("requests_credssp") is not None:
+        pytest.skip("requests-credssp is installed here: CredSSP would be tried for real")
     lab = lab_thread.lab
     name = sorted(up_names(lab))[0]
-    credssp = ("--limit", name, "--transport", "winrm-https", "--auth", "credssp", "--json")
-    refused = invoke(exec_command, lab, tmp_path / "i.db", *credssp, "--", "hostname")
-    allowed = invoke(exec_command, lab, tmp_path / "i.db", *credssp, "--allow-credssp",
+    credssp = ("--transport", "winrm-https", "--auth", "credssp", "--json")
+    refused = invoke(exec_command, lab, tmp_path / "i.db", "--limit", name, *credssp,
                      "--", "hostname")  # fmt: skip
     assert json.loads(refused.stdout)["status"] == "refused"
-    record = json.loads(allowed.stdout)
-    # The lab speaks no CredSSP (and requests-credssp is not installed): an error or a
-    # rejected logon, with a reason, but no longer fleetfix's refusal.
-    assert record["status"] in {"error", "auth_failed"}, allowed.output
-    assert "CredSSP" in record["error"]
+    # Allowed, across the whole inventory: the package is missing from this install, not
+    # from any host, so the run stops with one configuration error and no per-host records.
+    paths = lab.paths()
+    env = {"FLEETFIX_USERNAME": files.USERNAME, "FLEETFIX_PASSWORD": PASSWORD,
+           "FLEETFIX_CA_BUNDLE": paths["ca"], "FLEETFIX_DB": str(tmp_path / "i.db")}  # fmt: skip
+    argv = ["exec", "-i", paths["inventory_csv"], *credssp, "--allow-credssp", "--", "hostname"]
+    allowed = CliRunner().invoke(main, argv, env=env)
+    assert allowed.exit_code == EXIT_USAGE, allowed.output
+    assert allowed.stdout == ""
+    assert allowed.stderr.count("CredSSP") == 1, allowed.stderr
+    assert "configuration error" in allowed.stderr
+    assert "pip install requests-credssp" in allowed.stderr
     assert PASSWORD not in allowed.output

@@ -4,18 +4,22 @@ produced by a real lab fault."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncssh
 import pytest
 
+from fleetfix.errors import ConfigError
 from fleetfix.lab.api import Fault, FaultKind
 from fleetfix.lab.fleet import Lab
 from fleetfix.models import Host, Transport
 from fleetfix.transports import errors, script
 from fleetfix.transports.base import ConnectOptions, Security, WinrmAuth
+from fleetfix.transports.runner import RunOptions, run_everywhere
 from fleetfix.transports.selection import make_transport, open_session
+from fleetfix.transports.wsman import check_security
 from tests.integration.test_transport_support import (
     ALL_TRANSPORTS,
     PASSWORD,
@@ -320,6 +324,29 @@ async def test_a_long_script_with_text_the_hosts_code_page_lacks_is_refused_over
     assert result.stdout.strip() == str(len(body))
 
 
+@pytest.mark.parametrize("needs_chcp", [False, True], ids=["command line", "stdin after chcp"])
+async def test_a_deadline_spent_before_an_ssh_command_starts_is_its_timeout_not_a_lost_host(
+    lab: Lab, executor: ThreadPoolExecutor, needs_chcp: bool
+) -> None:
+    """No time left when the channel would be opened (a `chcp` that took the whole budget
+    leaves the script none): the command times out, and the connection, which answered
+    all along, stays open for the next one."""
+    host = inventory_host(lab, up_host(lab).name)
+    body = "Write-Output 'é'\n" + "Write-Output 'padding padding padding'\n" * 200
+    if not needs_chcp:
+        body = "hostname"
+    session = await make_transport(Transport.SSH, options(lab), executor=executor).open(
+        host, timeout=10
+    )
+    try:
+        with pytest.raises(errors.OperationTimeout, match="deadline"):
+            await session.run(body, timeout=0)
+        again = await session.run("hostname", timeout=10)
+    finally:
+        await session.close()
+    assert again.stdout.strip() == host.name
+
+
 @pytest.mark.parametrize("kind", [Transport.WINRM, Transport.PSRP])
 async def test_basic_over_plain_http_runs_when_allowed_by_name(
     lab: Lab, executor: ThreadPoolExecutor, kind: Transport
@@ -337,23 +364,27 @@ async def test_basic_over_plain_http_runs_when_allowed_by_name(
     assert (result.exit_code, result.stdout.strip()) == (0, host.name)
 
 
-@pytest.mark.parametrize("kind", ALL_TRANSPORTS[:4])
-async def test_credssp_when_allowed_is_not_refused_and_fails_on_its_own_merits(
-    lab: Lab, executor: ThreadPoolExecutor, kind: Transport
+async def test_allowed_credssp_is_not_refused_and_without_requests_credssp_stops_the_run_once(
+    lab: Lab,
 ) -> None:
+    if importlib.util.find_spec("requests_credssp") is not None:
+        pytest.skip("requests-credssp is installed here: CredSSP would be tried for real")
     paths = lab.paths()
     allowed = ConnectOptions(
         credentials=options(lab).credentials, auth=WinrmAuth.CREDSSP,
         security=Security(ca_file=Path(paths["ca"]), allow_credssp=True),
     )  # fmt: skip
-    host = inventory_host(lab, up_host(lab).name)
-    # The lab offers Negotiate and Basic only, and requests-credssp is not a dependency:
-    # what is left is the client's or the host's answer, never fleetfix's refusal.
-    with pytest.raises(errors.TransportError) as caught:
-        session = await make_transport(kind, allowed, executor=executor).open(host, timeout=10)
-        await session.close()
+    check_security(allowed, host="any", https=True)  # allowed by name: no refusal
+    hosts = [inventory_host(lab, host.name) for host in lab.fleet.hosts]
+    run = RunOptions(transport=Transport.WINRM_HTTPS, connect_timeout=10, timeout=10)
+    outcomes = []
+    # The package is missing from this install, not from any host: one error for the run,
+    # saying what to install, instead of a failure recorded against every host.
+    with pytest.raises(ConfigError, match="pip install requests-credssp") as caught:
+        async for outcome in run_everywhere(hosts, "hostname", options=allowed, run=run):
+            outcomes.append(outcome)
+    assert outcomes == []
     assert not isinstance(caught.value, errors.TransportRefused)
-    assert isinstance(caught.value, errors.AuthFailed | errors.ProtocolError)
     assert "credssp" in str(caught.value).lower()
     assert PASSWORD not in str(caught.value)
 

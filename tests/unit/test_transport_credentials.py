@@ -224,3 +224,25 @@ def test_a_library_traceback_reaches_the_log_as_one_line(
     assert record.getMessage() == "ReadTimeout during WSMan request - attempt 1 (TimeoutError)"
     assert record.exc_info is None and "Traceback" not in caplog.text
     assert PASSWORD not in caplog.text
+
+
+class _Raising(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        raise RuntimeError(f"handler broke on {PASSWORD}")
+
+
+def test_a_log_record_that_cannot_be_shown_never_breaks_the_librarys_call(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pin_third_party_loggers()
+    root = logging.getLogger()
+    raising = _Raising()
+    logging.getLogger("urllib3.x").warning("%d", "x")  # bad arguments: a library's bug
+    root.addHandler(raising)
+    try:
+        logging.getLogger("pypsrp.wsman").warning("Authorization: %s", PASSWORD)
+    finally:
+        root.removeHandler(raising)
+    said = capsys.readouterr().err
+    assert said.count("could not be shown") == 2
+    assert PASSWORD not in said and "Traceback" not in said

@@ -15,6 +15,8 @@ from fleetfix.transports import script
 # Everything a Python str can hold that UTF-8 can carry: no lone surrogates.
 TEXT = st.text(st.characters(blacklist_categories=["Cs"]))
 NASTY = "'‘’‚‛\"$(whoami)`n&|^%\r\n\x00😀"
+# ASCII enough to send a script over stdin: too long for cmd.exe's command line.
+PADDING = "Write-Output 'padding'\n" * 300
 
 
 def blob_of(full_script: str) -> str:
@@ -120,9 +122,11 @@ def test_chcp_answers_in_any_ui_language_give_the_code_page() -> None:
 
 
 def test_stdin_for_ssh_is_encoded_in_the_hosts_console_code_page() -> None:
-    text = "Write-Output 'Größe'\r\n"
-    assert script.stdin_in_codepage(text, 850) == "Write-Output 'Größe'\n\n\n".encode("cp850")
-    assert script.stdin_in_codepage(text, 65001) == "Write-Output 'Größe'\n\n\n".encode()
+    text = PADDING + "Write-Output 'Größe'\r\n"
+    sent = PADDING + "Write-Output 'Größe'\n\n\n"
+    assert script.command_for(text, codepage=850) == (script.STDIN_COMMAND, sent.encode("cp850"))
+    assert script.command_for(text, codepage=65001) == (script.STDIN_COMMAND, sent.encode())
+    assert script.command_for(text) == script.command_for(text, codepage=65001)
 
 
 @pytest.mark.parametrize(
@@ -133,5 +137,9 @@ def test_text_the_code_page_cannot_carry_is_refused_saying_why(
     text: str, codepage: int, named: str
 ) -> None:
     with pytest.raises(script.ScriptEncodingError, match=re.escape(named)) as caught:
-        script.stdin_in_codepage(text, codepage)
+        script.command_for(PADDING + text, codepage=codepage)
     assert str(codepage) in str(caught.value)
+
+
+def test_a_short_script_goes_on_the_command_line_whatever_the_code_page() -> None:
+    assert script.command_for("Write-Output 'Ж'", codepage=437)[1] == b""
