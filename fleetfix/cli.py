@@ -95,7 +95,9 @@ def operator_option(func: F) -> F:
     )(func)
 
 
-def _actor(operator: str | None) -> str:
+def actor_name(operator: str | None) -> str:
+    """Who the audit log records as acting: --operator (or FLEETFIX_OPERATOR), else the OS
+    user. Every command that records takes its actor from here."""
     if operator:
         return operator
     try:
@@ -147,6 +149,7 @@ class FleetfixGroup(click.Group):
         "demo": "fleetfix.cli_demo:demo",
         "export": "fleetfix.cli_export:export",
         "tui": "fleetfix.cli_tui:tui",
+        "config": "fleetfix.cli_config:config_group",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -231,7 +234,7 @@ def inventory_import(
     for rejected in loaded.rejected:
         _diag(f"rejected: {rejected}")
     with Store.open(db_path) as store:
-        summary = store.import_hosts(loaded.hosts, source=str(file), actor=_actor(operator))
+        summary = store.import_hosts(loaded.hosts, source=str(file), actor=actor_name(operator))
     result = {
         "file": str(file),
         "format": loaded.fmt,
@@ -348,39 +351,6 @@ def states() -> None:
     """The host states and the transitions allowed between them."""
     for state, targets in TRANSITIONS.items():
         click.echo(f"{state.value:<16}-> {', '.join(sorted(t.value for t in targets))}")
-
-
-@main.group("config")
-def config_group() -> None:
-    """fleetfix.toml: where settings come from."""
-
-
-@config_group.command("show", context_settings={"ignore_unknown_options": True})
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.argument("command_line", nargs=-1, type=click.UNPROCESSED, metavar="[COMMAND [OPTIONS]]")
-@click.pass_context
-def config_show(ctx: click.Context, as_json: bool, command_line: tuple[str, ...]) -> None:
-    """Each setting in effect, its value and where it comes from (secrets masked).
-
-    Flags beat FLEETFIX_* variables, variables beat fleetfix.toml, the file beats built-in
-    defaults. With COMMAND (and its OPTIONS), every option of that command as it would run:
-    `fleetfix config show run --db x.db`."""
-    from fleetfix.config import Config, effective_settings, file_origin, settings_lines
-
-    root = ctx.find_root()
-    assert isinstance(root.command, click.Group)  # the fleetfix group
-    config = root.meta.get("fleetfix.config") or Config(None)
-    origin = file_origin(config, root.get_parameter_source("config_file"))
-    settings = effective_settings(root.command, root, config, origin=origin,
-                                  command_line=command_line)  # fmt: skip
-    if as_json:
-        _echo_json({"file": None if config.path is None else str(config.path),
-                    "settings": [setting.as_dict() for setting in settings]})  # fmt: skip
-        return
-    for line in settings_lines(settings):
-        click.echo(line)
-    if not command_line:
-        _diag("every option of one command: fleetfix config show COMMAND [OPTIONS]")
 
 
 @main.command("completion")

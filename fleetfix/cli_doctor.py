@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from fleetfix.cli import EXIT_HOSTS_FAILED
-from fleetfix.cli_transport import prepare, transport_options
+from fleetfix.cli_transport import connection_options, prepare_connection
 from fleetfix.models import Host
 
 
@@ -26,37 +26,24 @@ def spread_sample(hosts: Sequence[Host], size: int) -> list[Host]:
     return [hosts[int(i * step)] for i in range(size)]
 
 
-# Doctor only reads: it never opens the incident database, so the shared options that exist
-# for the audit log (--db, --operator) are left out and --insecure says what it does here.
-_NOT_FOR_DOCTOR = frozenset({"db_path", "operator"})
-_DOCTOR_HELP = {
-    "insecure": "Do not verify certificates or host keys: the tls check then only warns.",
-    "auth": "WinRM/PSRP authentication; with kerberos, clock skew over 5 min fails.",
-}
-
-
-def _read_only(command: click.Command) -> click.Command:
-    command.params = [p for p in command.params if p.name not in _NOT_FOR_DOCTOR]
-    for param in command.params:
-        if isinstance(param, click.Option) and param.name in _DOCTOR_HELP:
-            param.help = _DOCTOR_HELP[param.name]
-    return command
-
-
-@_read_only
+# Doctor only reads: it never opens the incident database, so it takes the connection options
+# without the audit ones (--db, --operator), and --insecure says what it does here.
 @click.command("doctor")
-@transport_options
+@connection_options(
+    insecure_help="Do not verify certificates or host keys: the tls check then only warns.",
+    auth_help="WinRM/PSRP authentication; with kerberos, clock skew over 5 min fails.",
+)
 @click.option("--sample", default=10, show_default=True, type=click.IntRange(min=0),
               help="How many hosts to check, spread over the inventory (0: all).")  # fmt: skip
 def doctor(sample: int, **params: Any) -> None:
     """Check a sample of hosts: name, ports, TLS, logon, clock. Read-only; nothing is recorded."""
     from fleetfix.doctor import Verdict, diagnose_sample
 
-    command = prepare({**params, "operator": None})  # no actor: nothing is recorded
-    hosts = spread_sample(command.hosts, sample)
-    checks = asyncio.run(diagnose_sample(hosts, command.options_for(),
-                                         concurrency=command.run.concurrency,
-                                         timeout=command.run.timeout))  # fmt: skip
+    fleet = prepare_connection(params)
+    hosts = spread_sample(fleet.hosts, sample)
+    checks = asyncio.run(diagnose_sample(hosts, fleet.options_for(),
+                                         concurrency=fleet.run.concurrency,
+                                         timeout=fleet.run.timeout))  # fmt: skip
     for check in checks:
         if params["as_json"]:
             click.echo(json.dumps(check.as_dict()))

@@ -12,7 +12,6 @@ registered by fleetfix.cli as a lazy sub-command (`fleetfix.cli_keys:key`).
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -22,7 +21,13 @@ from typing import Any, TypeVar
 
 import click
 
-from fleetfix.cli import EXIT_HOSTS_FAILED, FleetfixGroup, db_option, operator_option
+from fleetfix.cli import (
+    EXIT_HOSTS_FAILED,
+    FleetfixGroup,
+    actor_name,
+    db_option,
+    operator_option,
+)
 from fleetfix.errors import ConfigError
 from fleetfix.keys.audit import (
     KeyRead,
@@ -60,15 +65,6 @@ def _config_option(func: F) -> F:
         default=None,
         help="Config file with the [keys.*] sections (default: ./fleetfix.toml).",
     )(func)
-
-
-def _actor(operator: str | None) -> str:
-    if operator:
-        return operator
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return "unknown"
 
 
 def _diag(message: str) -> None:
@@ -123,7 +119,7 @@ def lookup(
     with open_providers(load_keys_config(config_path)) as providers:
         _warn_failures(providers.failed)
         info = _choose(providers, prefix, host=host)
-        read = KeyRead(actor=_actor(operator), reason=reason, purpose="lookup", host=host)
+        read = KeyRead(actor=actor_name(operator), reason=reason, purpose="lookup", host=host)
         with Store.open(db) as store:
             password = reveal_key(
                 store, providers.opened, info, read=read, hmac_secret=load_hmac_secret(db)
@@ -200,7 +196,7 @@ def export_iso_csv_command(
             providers.opened,
             names,
             output,
-            actor=_actor(operator),
+            actor=actor_name(operator),
             reason=reason,
             hmac_secret=load_hmac_secret(db),
             overwrite=force,
@@ -229,7 +225,7 @@ def rotated(
     full_id = KeyId.parse(key_id).guid if key_id is not None else None
     db = _existing_db(db_path)
     with Store.open(db) as store:
-        record_rotated(store, actor=_actor(operator), host=host, key_id=full_id, note=note)
+        record_rotated(store, actor=actor_name(operator), host=host, key_id=full_id, note=note)
     with open_reader(db) as reader:
         left = len(pending_rotations(reader))
     _diag(f"rotation recorded; {left} hosts still rotation-pending")
@@ -263,7 +259,7 @@ def request_rotation(
     graph = load_keys_config(config_path).graph
     if graph is None:
         raise ConfigError("rotation through Intune needs a [keys.graph] section in the config")
-    failed = _request_each(graph, names, db=db, actor=_actor(operator))
+    failed = _request_each(graph, names, db=db, actor=actor_name(operator))
     _diag(f"rotation requested for {len(names) - failed} of {len(names)} hosts")
     if failed:
         click.get_current_context().exit(EXIT_INCOMPLETE)

@@ -9,18 +9,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
-import getpass
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from fleetfix import credentials as creds
-from fleetfix.cli import EXIT_HOSTS_FAILED, EXIT_HOSTS_UNREACHABLE
+from fleetfix.cli import EXIT_HOSTS_FAILED, EXIT_HOSTS_UNREACHABLE, actor_name
 from fleetfix.credentials import Credentials
 from fleetfix.errors import ConfigError
 from fleetfix.logsafety import pin_third_party_loggers
@@ -32,9 +31,19 @@ PING_SCRIPT = "$env:COMPUTERNAME"
 _UNREACHABLE = {HostStatus.UNREACHABLE}
 # Nothing answered (or nothing was tried): no transport worth remembering.
 _NOT_ANSWERED = {HostStatus.UNREACHABLE, HostStatus.SKIPPED, HostStatus.REFUSED}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def transport_options(func: Callable[..., Any]) -> Callable[..., Any]:
+_INSECURE_HELP = "Do not verify certificates or host keys (recorded in the audit log)."
+_AUTH_HELP = "WinRM/PSRP authentication."
+
+
+def connection_options(
+    *, insecure_help: str = _INSECURE_HELP, auth_help: str = _AUTH_HELP
+) -> Callable[[F], F]:
+    """The hosts and how to reach them (and --json): shared by every command that works host by
+    host, one spelling each. A command that records nothing (doctor) words --insecure and
+    --auth for what they do there."""
     options = [
         click.option("-i", "--inventory", "inventory_path", required=True,
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -47,8 +56,7 @@ def transport_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      type=click.Choice([str(t) for t in Transport]),
                      help="Override the inventory's transport for every host."),
         click.option("--auth", default=str(WinrmAuth.NTLM), show_default=True,
-                     type=click.Choice([str(a) for a in WinrmAuth]),
-                     help="WinRM/PSRP authentication."),
+                     type=click.Choice([str(a) for a in WinrmAuth]), help=auth_help),
         click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
                      help="Seconds a command may run on a host."),
         click.option("--connect-timeout", default=15.0, show_default=True,
@@ -59,13 +67,20 @@ def transport_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--known-hosts", envvar="FLEETFIX_KNOWN_HOSTS", show_envvar=True,
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="SSH known_hosts file (default: ~/.ssh/known_hosts)."),
-        click.option("--insecure", is_flag=True,
-                     help="Do not verify certificates or host keys (recorded in the audit log)."),
+        click.option("--insecure", is_flag=True, help=insecure_help),
         click.option("--allow-basic-http", is_flag=True,
                      help="Allow Basic auth over plain HTTP (sends the password in clear)."),
         click.option("--allow-credssp", is_flag=True,
                      help="Allow CredSSP (hands the host your full credentials)."),
         click.option("--json", "as_json", is_flag=True, help="JSON Lines on stdout."),
+    ]  # fmt: skip
+
+    return lambda func: _with_options(options, func)
+
+
+def audit_options(func: F) -> F:
+    """Where the audit log is and who is acting: for the commands that record what they did."""
+    options = [
         click.option("--db", "db_path", envvar="FLEETFIX_DB", show_envvar=True,
                      default=Path("fleetfix.db"), show_default=True,
                      type=click.Path(dir_okay=False, path_type=Path),
@@ -73,10 +88,18 @@ def transport_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--operator", envvar="FLEETFIX_OPERATOR", default=None,
                      help="Name recorded as the actor (default: the OS user)."),
     ]  # fmt: skip
-    # Shared by every command that works host by host (ping, exec, probe): one spelling each.
-    for option in reversed(options):
+    return _with_options(options, func)
+
+
+def _with_options(options: Sequence[Callable[[F], F]], func: F) -> F:
+    for option in reversed(options):  # so --help lists them in the order written
         func = option(func)
     return func
+
+
+def transport_options(func: F) -> F:
+    """Connection and audit options: for ping, exec, probe and run, which record."""
+    return connection_options()(audit_options(func))
 
 
 def select_hosts(hosts: Sequence[Host], limit: str | None) -> list[Host]:
@@ -98,15 +121,6 @@ def exit_code_for(results: Sequence[HostResult]) -> int:
     if statuses & _UNREACHABLE:
         return EXIT_HOSTS_UNREACHABLE
     return 0
-
-
-def _actor(operator: str | None) -> str:
-    if operator:
-        return operator
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return "unknown"
 
 
 def host_auth(host: Host, default: WinrmAuth) -> WinrmAuth:
@@ -160,22 +174,29 @@ def _line(result: HostResult) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class FleetCommand:
-    """What the shared transport options resolve to: the hosts and how to reach them."""
+class FleetConnection:
+    """What the connection options resolve to: the hosts and how to reach them."""
 
     inventory: list[Host]  # every host the file names, for importing into the store
     hosts: list[Host]  # those --limit selects
     security: Security
     base: ConnectOptions
     run: RunOptions
-    actor: str
 
     def options_for(self) -> Callable[[Host], ConnectOptions]:
         return options_for_hosts(self.hosts, self.base)
 
 
-def prepare(params: Mapping[str, Any]) -> FleetCommand:
-    """Load the inventory and resolve credentials and trust settings from the options."""
+@dataclass(frozen=True, slots=True)
+class FleetCommand(FleetConnection):
+    """A FleetConnection and who acts: for the commands that record (`audit_options`)."""
+
+    actor: str
+
+
+def prepare_connection(params: Mapping[str, Any]) -> FleetConnection:
+    """Load the inventory and resolve credentials and trust settings from the connection
+    options; nothing here is about the audit log."""
     from fleetfix.inventory import load_inventory
 
     pin_third_party_loggers()
@@ -192,8 +213,15 @@ def prepare(params: Mapping[str, Any]) -> FleetCommand:
     transport = Transport(params["transport_name"]) if params["transport_name"] else None
     run = RunOptions(concurrency=params["concurrency"], timeout=params["timeout"],
                      connect_timeout=params["connect_timeout"], transport=transport)  # fmt: skip
-    return FleetCommand(inventory, select_hosts(inventory, params["limit"]), security, base, run,
-                        _actor(params["operator"]))  # fmt: skip
+    return FleetConnection(inventory, select_hosts(inventory, params["limit"]), security, base,
+                           run)  # fmt: skip
+
+
+def prepare(params: Mapping[str, Any]) -> FleetCommand:
+    """`prepare_connection`, and the actor --operator names (else the OS user)."""
+    fleet = prepare_connection(params)
+    return FleetCommand(fleet.inventory, fleet.hosts, fleet.security, fleet.base, fleet.run,
+                        actor=actor_name(params["operator"]))  # fmt: skip
 
 
 def _run(params: dict[str, Any], *, event: str, script: str) -> None:

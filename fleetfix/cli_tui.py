@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fleetfix.cli import db_option, operator_option
+from fleetfix.cli import actor_name, db_option, operator_option
 from fleetfix.errors import ConfigError
 from fleetfix.models import Transport
 from fleetfix.transports.base import WinrmAuth
@@ -75,12 +75,11 @@ def _access(params: dict[str, Any], keys: KeysConfig) -> tuple[FleetAccess, Flee
 @db_option
 def tui(**params: Any) -> None:
     """The war room: fleet dashboard, host detail, hands-on queue and key lookup."""
-    from fleetfix.cli_keys import _actor
     from fleetfix.keys.config import load_keys_config
     from fleetfix.store import Store
 
     db_path: Path = params["db_path"]
-    actor = _actor(params["operator"])
+    actor = actor_name(params["operator"])
     keys = load_keys_config(params["config_path"])
     found = _access(params, keys)
     access = None

@@ -40,6 +40,16 @@ class Verdict(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+# What to do about a clock beyond Kerberos's five minutes: before a Kerberos run it must be
+# fixed; otherwise fixing it is one way, NTLM the other.
+_SKEW_FIX = {
+    Verdict.FAIL: "Kerberos refuses logons beyond 5 min of skew: fix the host's time source "
+    "(w32tm /resync) before the run",
+    Verdict.WARN: "Kerberos refuses more than 5 min of skew: fix the host's time source "
+    "(w32tm /resync) or use NTLM",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     host: str
@@ -169,17 +179,12 @@ def _clock(host: Host, stdout: str, *, midpoint: float, kerberos: bool) -> Check
         remote = remote.replace(tzinfo=UTC)
     skew = remote.timestamp() - midpoint
     text = f"host clock {_span(abs(skew))} {'ahead' if skew > 0 else 'behind'}"
-    if abs(skew) > KERBEROS_SKEW_SECONDS and kerberos:
-        # The run logs on with Kerberos: WinRM refuses its tickets, and a host this far off
-        # cannot get its own from a domain controller either, whatever the transport.
-        return Check(host.name, "clock", Verdict.FAIL, text,
-                     "Kerberos refuses logons beyond 5 min of skew: fix the host's time source "
-                     "(w32tm /resync) before the run")  # fmt: skip
-    if abs(skew) > KERBEROS_SKEW_SECONDS:
-        return Check(host.name, "clock", Verdict.WARN, text,
-                     "Kerberos refuses more than 5 min of skew: fix the host's time source "
-                     "(w32tm /resync) or use NTLM")  # fmt: skip
-    return Check(host.name, "clock", Verdict.OK, text)
+    if abs(skew) <= KERBEROS_SKEW_SECONDS:
+        return Check(host.name, "clock", Verdict.OK, text)
+    # With Kerberos, WinRM refuses the run's tickets, and a host this far off cannot get its
+    # own from a domain controller either, whatever the transport; NTLM does not care.
+    verdict = Verdict.FAIL if kerberos else Verdict.WARN
+    return Check(host.name, "clock", verdict, text, _SKEW_FIX[verdict])
 
 
 def _span(seconds: float) -> str:

@@ -20,7 +20,9 @@
     client_id = "..."
 
 Credentials are never written here: the config names the environment variable that holds
-them, and a config carrying a password or secret is refused outright.
+them (`password_env`, `client_secret_env`), and a key that names a secret
+(`fleetfix.config.is_secret_name`: password, secret, token, HMAC, credential, a trailing `key`)
+is refused outright.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fleetfix.config import is_secret_name
 from fleetfix.errors import ConfigError
 
 DEFAULT_CONFIG = Path("fleetfix.toml")
-_FORBIDDEN = ("password", "secret", "recovery_key", "token")
 _KNOWN = ("escrow", "ad", "graph")
 _GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
 _GRAPH_AUTHORITY = "https://login.microsoftonline.com"
@@ -121,7 +123,7 @@ def _refuse_credentials(section: Mapping[str, Any], *, where: str) -> None:
     for key, value in section.items():
         if isinstance(value, dict):
             _refuse_credentials(value, where=f"{where}.{key}")
-        elif any(word in key.lower() for word in _FORBIDDEN) and not key.endswith("_env"):
+        elif is_secret_name(key):  # the rule fleetfix.toml is read with: one list of names
             # Say which key, never its value.
             raise ConfigError(
                 f"{where}: {key!r} looks like a credential; fleetfix never reads credentials "

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import getpass
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from fleetfix.cli_doctor import doctor, spread_sample
-from fleetfix.doctor import Check, Verdict, diagnose_sample
+from fleetfix.doctor import Check, Verdict, _clock, diagnose_sample
 from fleetfix.lab import files
 from fleetfix.lab.fleet import Lab
 from fleetfix.lab.tls import LabCA
@@ -159,3 +162,33 @@ async def test_doctor_records_nothing_and_its_options_say_so(lab: Lab, tmp_path:
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["verdict"] for line in lines if line["check"] == "tls"] == ["warn"]
     assert not db.exists()
+
+
+def test_doctor_looks_up_no_actor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Doctor records nothing, so it has nobody to name: not even the OS user is asked for.
+    def getuser() -> str:
+        raise AssertionError("doctor looked up who is acting")
+
+    monkeypatch.setattr(getpass, "getuser", getuser)
+    inventory = tmp_path / "hosts.txt"
+    inventory.write_text("no-such-host.invalid\n")
+    env = {"FLEETFIX_USERNAME": "svc-fix", "FLEETFIX_PASSWORD": "not-used"}
+    done = CliRunner(env=env).invoke(doctor, ["-i", str(inventory), "--json"])
+    assert done.exit_code == 6, done.output
+    assert json.loads(done.stdout.splitlines()[0])["check"] == "resolve"
+    assert not {"db_path", "operator"} & {param.name for param in doctor.params}
+
+
+@pytest.mark.parametrize(
+    ("skew", "kerberos", "verdict"),
+    [(299, True, Verdict.OK), (-301, False, Verdict.WARN), (301, True, Verdict.FAIL)],
+)
+def test_clock_skew_beyond_five_minutes_fails_only_for_kerberos(
+    skew: float, kerberos: bool, verdict: Verdict
+) -> None:
+    now = time.time()
+    remote = datetime.fromtimestamp(now + skew, tz=UTC).isoformat()
+    clock = _clock(Host("PACS-01"), f"{remote}\n", midpoint=now, kerberos=kerberos)
+    assert clock.verdict is verdict
+    assert ("w32tm" in clock.fix) is (verdict is not Verdict.OK)
+    assert ("use NTLM" in clock.fix) is (verdict is Verdict.WARN)

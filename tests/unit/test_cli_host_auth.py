@@ -24,7 +24,7 @@ def test_an_auth_tag_beats_the_default_for_that_host_only() -> None:
     assert options_for(plain) is BASE
 
 
-def test_auth_and_a_named_credential_combine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth_and_a_named_credential_combine() -> None:
     env = {"FLEETFIX_CRED_PACS_USERNAME": "PACS\\admin", "FLEETFIX_CRED_PACS_PASSWORD": "x"}
     host = Host("PACS01", tags=("credential=pacs", "auth=basic"))
     chosen = options_for_hosts([host], BASE, env=env)(host)

@@ -4,6 +4,10 @@ home for secrets, and shown back with secrets masked."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +225,64 @@ def test_config_show_refuses_an_unknown_command_or_option(incident: Path) -> Non
     assert done.exit_code == EXIT_USAGE and "no command `rnu`" in done.stderr
     done = CliRunner().invoke(main, ["config", "show", "status", "--nope"])
     assert done.exit_code == EXIT_USAGE and "--nope" in done.stderr
+
+
+def test_config_show_resolves_flags_as_the_command_would(incident: Path) -> None:
+    # `--resume` alone means the latest run, and `-f 10` is the number 10: what run receives.
+    rows = _rows(_config_show("--json", "run", "--resume", "-f", "10")[0])
+    assert (rows["resume"]["value"], rows["resume"]["source"]) == ("latest", "flag --resume")
+    concurrency = rows["concurrency"]
+    assert (concurrency["value"], concurrency["source"]) == (10, "flag --concurrency")
+
+
+def test_config_show_says_which_values_the_command_would_refuse(incident: Path) -> None:
+    env = {"FLEETFIX_CA_BUNDLE": "no-such-ca.pem"}
+    rows = _rows(_config_show("--json", "run", "-i", "no-such.csv", env=env)[0])
+    refused = ", refused: not a valid value"
+    inventory, ca_file = rows["inventory"], rows["ca-file"]
+    assert (inventory["value"], inventory["source"]) == (None, f"flag --inventory{refused}")
+    assert (ca_file["value"], ca_file["source"]) == (
+        "no-such-ca.pem",
+        f"FLEETFIX_CA_BUNDLE{refused}",
+    )
+    assert rows["db"]["source"] == "default"
+
+
+def test_config_show_lists_the_commands_in_a_last_column_of_their_own(incident: Path) -> None:
+    (incident / "fleetfix.toml").write_text('[defaults]\ndb = "file.db"\n[status]\ndb = "env.db"\n')
+    _, text = _config_show()
+    header, *lines = text.splitlines()
+    assert header.split() == ["setting", "value", "from", "commands"]
+    assert header.index("value") < 30  # the names are not padded to a list of commands
+    rows = [re.split(r"\s{2,}", line) for line in lines]
+    db = {row[1]: row[3] for row in rows if row[0] == "db"}
+    assert db['"env.db"'] == "status"
+    assert {"run", "export", "key.lookup"} <= set(db['"file.db"'].split(", "))
+
+
+_LOADED = textwrap.dedent(
+    """
+    import sys
+    from fleetfix.cli import main
+
+    main(sys.argv[1:], standalone_mode=False)
+    prefixes = ("fleetfix.cli_", "fleetfix.lab", "asyncssh")
+    print(",".join(sorted(m for m in sys.modules if m.startswith(prefixes))), file=sys.stderr)
+    """
+)
+
+
+def _loaded(*args: str, cwd: Path) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", _LOADED, *args], cwd=cwd, capture_output=True,
+                          text=True, check=False, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return set(filter(None, done.stderr.splitlines()[-1].split(",")))
+
+
+def test_config_show_loads_only_when_asked_and_then_only_the_command_named(
+    incident: Path,
+) -> None:
+    assert _loaded("status", "--json", "--db", "file.db", cwd=incident) == set()
+    assert _loaded("config", "show", "status", "--db", "x.db", cwd=incident) == {
+        "fleetfix.cli_config"
+    }

@@ -82,3 +82,47 @@ def test_missing_explicit_config_is_an_error_but_no_default_file_is_empty(
         load_keys_config(tmp_path / "missing.toml")
     monkeypatch.chdir(tmp_path)
     assert load_keys_config().order == ()
+
+
+@pytest.mark.parametrize("key", ["hmac_key", "bind_passphrase", "credential", "api_key"])
+def test_every_name_fleetfix_toml_calls_a_secret_is_refused_here_too(
+    tmp_path: Path, key: str
+) -> None:
+    path = _write(tmp_path, f'[keys.ad]\nuri = "ldaps://dc"\nbase_dn = "DC=x"\n{key} = "c4n4ry"\n')
+    with pytest.raises(ConfigError, match=key) as caught:
+        load_keys_config(path)
+    assert "c4n4ry" not in str(caught.value)
+
+
+def test_key_ids_paths_and_variable_names_are_not_taken_for_secrets(tmp_path: Path) -> None:
+    config = load_keys_config(
+        _write(
+            tmp_path,
+            """
+[keys]
+providers = ["escrow", "ad", "graph"]
+[keys.escrow]
+path = "keys.csv"
+[keys.ad]
+uri = "ldaps://dc01.corp.example"
+base_dn = "DC=corp,DC=example"
+bind_user = "svc-bitlocker"
+auth = "simple"
+start_tls = false
+ca_file = "ca.pem"
+password_env = "LDAP_BIND"
+timeout = 5
+[keys.graph]
+tenant = "contoso.example"
+client_id = "fleetfix-app"
+endpoint = "https://graph.example/v1.0"
+authority = "https://login.example"
+auth = "client_credentials"
+client_secret_env = "GRAPH_SECRET"
+ca_file = "ca.pem"
+""",
+        )
+    )
+    assert config.order == ("escrow", "ad", "graph")
+    assert config.ad is not None and config.ad.password_env == "LDAP_BIND"
+    assert config.graph is not None and config.graph.client_secret_env == "GRAPH_SECRET"
