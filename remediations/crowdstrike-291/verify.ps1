@@ -29,6 +29,10 @@ function Get-Header {
 $left = @()
 if (Test-Path -LiteralPath $folder) {
     foreach ($file in @(Get-ChildItem -LiteralPath $folder -Filter 'C-00000291*.sys' -File)) {
+        # Belt and braces: the file must sit directly in the folder, whatever -Filter matched.
+        if ($file.DirectoryName -ne $folder) { continue }
+        # -Filter also matches 8.3 short names: the long name must match too.
+        if ($file.Name -notlike 'C-00000291*.sys') { continue }
         if ((Test-BadTime $file.LastWriteTimeUtc) -and (Get-Header $file.FullName) -eq $badHeader) {
             $left += $file.Name
         }
