@@ -74,9 +74,14 @@ def parse_at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def run_started(db: Path, run_id: int) -> datetime:
+    """The run's `started_at` (UTC): the zero every benchmark time of that run is counted from."""
+    return parse_at(query(db, "SELECT started_at FROM runs WHERE id = ?", run_id)[0][0])
+
+
 def seconds_to_final(db: Path, run_id: int, final: Sequence[str]) -> dict[str, float]:
     """Per host, seconds from the run's start to its last transition into a final state."""
-    started = parse_at(query(db, "SELECT started_at FROM runs WHERE id = ?", run_id)[0][0])
+    started = run_started(db, run_id)
     marks = ",".join("?" for _ in final)  # placeholders only: the states travel as values
     sql = (
         "SELECT h.name, max(t.at) FROM transitions t JOIN hosts h ON h.id = t.host_id "  # noqa: S608
@@ -88,7 +93,7 @@ def seconds_to_final(db: Path, run_id: int, final: Sequence[str]) -> dict[str, f
 
 def first_transition(db: Path, run_id: int) -> dict[str, float]:
     """Per host, seconds from the run's start to its first transition in the run."""
-    started = parse_at(query(db, "SELECT started_at FROM runs WHERE id = ?", run_id)[0][0])
+    started = run_started(db, run_id)
     rows = query(db, "SELECT h.name, min(t.at) FROM transitions t JOIN hosts h ON h.id = "
                      "t.host_id WHERE t.run_id = ? GROUP BY h.name", run_id)  # fmt: skip
     return {str(name): (parse_at(at) - started).total_seconds() for name, at in rows}
