@@ -6,111 +6,55 @@ control socket for the technician's hands."""
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fleetfix.cli import EXIT_BREAKER, EXIT_HOSTS_FAILED, EXIT_HOSTS_UNREACHABLE, EXIT_INTERRUPTED
-from fleetfix.lab import files
 from fleetfix.lab.api import Service
 from fleetfix.lab.boot import CHANNEL_291_PATTERN
 from fleetfix.lab.fleet import Lab
 from fleetfix.lab.machine import BootMode
-from fleetfix.lab.truth import Condition, HostTruth
+from fleetfix.lab.truth import Condition
 from fleetfix.models import HostState
 from fleetfix.store import open_reader
+from tests.integration.engine_cli_helpers import (
+    QUICK,
+    OutageThread,
+    command,
+    environment,
+    fleetfix_run,
+    json_events,
+    outage,
+    states_in,
+)
 from tests.integration.test_engine_run import (
     ALLOWED,
     NEEDS_FIX,
     OUTAGE_HOSTS,
     failing_pack,
     runs_of,
-    start_lab,
     write_pack,
 )
-from tests.integration.test_transport_cli import LabThread
-from tests.integration.test_transport_support import PASSWORD
 
+__all__ = ["outage"]  # the fixture, imported so pytest finds it here
 pytestmark = pytest.mark.integration
 
 C = Condition
 S = HostState
 _FINAL = {"healthy", "recovered", "failed", "needs_hands_on", "skipped"}
-_QUICK = ["--hands-on-after", "2", "--watch-interval", "0.05", "--retry-deadline", "20",
-          "--reboot-timeout", "30", "--connect-timeout", "3"]  # fmt: skip
-
-
-class OutageThread(LabThread):
-    """LabThread's lab, but the crowdstrike-291 outage at 40x (boots take 2-3 s)."""
-
-    def __init__(self, directory: Path) -> None:
-        import asyncio
-        import threading
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="lab", daemon=True)
-        self.thread.start()
-        self.lab: Lab = self.call(start_lab(directory, hosts=OUTAGE_HOSTS))
-
-    def names(self, *conditions: Condition) -> list[str]:
-        return [t.name for t in self.lab.fleet.truths if t.condition in conditions]
-
-    def truth(self, name: str) -> HostTruth:
-        return next(t for t in self.lab.fleet.truths if t.name == name)
-
-
-@pytest.fixture
-def outage(tmp_path: Path) -> Iterator[OutageThread]:
-    running = OutageThread(tmp_path / "lab")
-    yield running
-    running.stop()
-
-
-def environment(lab: Lab, db: Path) -> dict[str, str]:
-    paths = lab.paths()
-    return {
-        **os.environ, "FLEETFIX_USERNAME": files.USERNAME, "FLEETFIX_PASSWORD": PASSWORD,
-        "FLEETFIX_CA_BUNDLE": paths["ca"], "FLEETFIX_KNOWN_HOSTS": paths["known_hosts"],
-        "FLEETFIX_DB": str(db), "FLEETFIX_OPERATOR": "tester",
-        "FLEETFIX_LAB_CONTROL": paths["control"],
-    }  # fmt: skip
-
-
-def command(lab: Lab, *args: str) -> list[str]:
-    inventory = lab.paths()["inventory_csv"]
-    return [sys.executable, "-m", "fleetfix.cli", "run", "-i", inventory, *args]
-
-
-def fleetfix_run(lab: Lab, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command(lab, *args), capture_output=True, text=True, timeout=120,
-                          env=environment(lab, db), check=False)  # fmt: skip
-
-
-def json_events(stdout: str) -> list[dict[str, Any]]:
-    events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
-    assert events and all(isinstance(e, dict) and "event" in e for e in events)
-    return events
-
-
-def states_in(db: Path, names: list[str]) -> dict[str, HostState]:
-    with open_reader(db) as reader:
-        found = {name: reader.host(name) for name in names}
-    return {name: record.state for name, record in found.items() if record is not None}
 
 
 def test_json_lines_parse_and_a_fixable_fleet_exits_0(outage: OutageThread, tmp_path: Path) -> None:
     wanted = outage.names(C.HEALTHY, C.AFFECTED_UP)
     db = tmp_path / "i.db"
     done = fleetfix_run(outage.lab, db, "--pack", "crowdstrike-291", "--limit", ",".join(wanted),
-                        "--json", *_QUICK)  # fmt: skip
+                        "--json", *QUICK)  # fmt: skip
     assert done.returncode == 0, done.stderr
     events = json_events(done.stdout)
     kinds = [e["event"] for e in events]
@@ -132,7 +76,7 @@ def test_a_host_needing_hands_exits_7_then_a_technician_fixes_it_and_a_rerun_rec
     db = tmp_path / "i.db"
     keys_config = outage.lab.paths()["keys_config"]
     done = fleetfix_run(outage.lab, db, "--pack", "crowdstrike-291", "--limit", name, "--json",
-                        "--config", keys_config, *_QUICK)  # fmt: skip
+                        "--config", keys_config, *QUICK)  # fmt: skip
     assert done.returncode == EXIT_HOSTS_UNREACHABLE, done.stderr
     events = json_events(done.stdout)
     hands_on = [e for e in events if e["event"] == "hands_on"]
@@ -163,7 +107,7 @@ def test_a_host_needing_hands_exits_7_then_a_technician_fixes_it_and_a_rerun_rec
         assert time.monotonic() < deadline, "the host did not come back after the console boot"
         time.sleep(0.1)
 
-    again = fleetfix_run(outage.lab, db, "--pack", "crowdstrike-291", "--limit", name, *_QUICK)
+    again = fleetfix_run(outage.lab, db, "--pack", "crowdstrike-291", "--limit", name, *QUICK)
     assert again.returncode == 0, again.stderr
     assert states_in(db, [name]) == {name: S.RECOVERED}
     with open_reader(db) as reader:
@@ -190,11 +134,11 @@ def test_failed_hosts_exit_6_and_a_tripped_breaker_exits_8(
     failing_pack(tmp_path / "packs")
     wanted = ",".join(outage.names(C.HEALTHY))
     pack = ["--packs", str(tmp_path / "packs"), "--pack", "always-fails", "--limit", wanted]
-    failed = fleetfix_run(outage.lab, tmp_path / "a.db", *pack, *_QUICK)
+    failed = fleetfix_run(outage.lab, tmp_path / "a.db", *pack, *QUICK)
     assert failed.returncode == EXIT_HOSTS_FAILED, failed.stderr
     assert failed.stdout.count("| failed |") == 2
     stopped = fleetfix_run(outage.lab, tmp_path / "b.db", *pack, "--max-fail-percent", "0",
-                           "--concurrency", "1", "--json", *_QUICK)  # fmt: skip
+                           "--concurrency", "1", "--json", *QUICK)  # fmt: skip
     assert stopped.returncode == EXIT_BREAKER, stopped.stderr
     events = json_events(stopped.stdout)
     assert [e["breaker"] for e in events if e["event"] == "breaker_tripped"] == ["failures"]
@@ -224,7 +168,7 @@ def test_sigint_stops_with_130_and_resume_finishes_the_run(
 ) -> None:
     db = tmp_path / "i.db"
     args = ["--pack", "crowdstrike-291", "--json", "--concurrency", "4",
-            "--hands-on-after", "10", *_QUICK[2:]]  # fmt: skip
+            "--hands-on-after", "10", *QUICK[2:]]  # fmt: skip
     process = subprocess.Popen(command(outage.lab, *args), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True,
                                env=environment(outage.lab, db))  # fmt: skip
@@ -272,6 +216,10 @@ def test_sigint_stops_with_130_and_resume_finishes_the_run(
         assert next(r for r in reader.runs() if r.id == run.id).finished_at is not None
 
 
+async def _slept(lab: Lab, name: str) -> int:
+    return runs_of(lab.host(name), SLOW_STEP)
+
+
 # A step that takes 600 lab seconds (15 s at the outage lab's 40x): Ctrl-C twice must not
 # wait for it.
 SLOW_STEP = """
@@ -300,7 +248,7 @@ def test_second_sigint_stops_at_once_and_resume_verifies_the_open_intent(
     host = outage.names(C.AFFECTED_UP)[0]
     db = tmp_path / "i.db"
     args = ["--pack", "slow-step", "--packs", str(packs), "--limit", host, "--json",
-            *_QUICK]  # fmt: skip
+            *QUICK]  # fmt: skip
     process = subprocess.Popen(command(outage.lab, *args), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True,
                                env=environment(outage.lab, db))  # fmt: skip
@@ -315,7 +263,10 @@ def test_second_sigint_stops_at_once_and_resume_verifies_the_open_intent(
                 line = process.stdout.readline()
                 assert line, process.stderr.read() if process.stderr else ""
                 lines.append(line)
-        time.sleep(0.5)  # the command is on the host
+        # The first Ctrl-C only once the command is on the host: the lab's history says so.
+        while outage.call(_slept(outage.lab, host)) < 1:
+            assert time.monotonic() < deadline, "the slow step never reached the host"
+            time.sleep(0.05)
         process.send_signal(signal.SIGINT)
         time.sleep(0.3)
         pressed = time.monotonic()

@@ -4,6 +4,7 @@ and the run goes on where it was once continued. The lab's command history is th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from fleetfix.engine import FleetRun, RunPolicy
@@ -25,6 +26,9 @@ from tests.integration.test_transport_support import options
 __all__ = ["service_lab"]  # the fixture, imported so pytest finds it here
 
 _QUIET = 1.0  # seconds the fleet must stay untouched while paused
+# Seconds with nobody new started and every started host done before a pause counts as
+# settled: a loaded CI machine can take a while to send a just-started host's first command.
+_CALM = 1.0
 
 
 def one_at_a_time(lab: Lab, store: Store, hosts: list[Host]) -> FleetRun:
@@ -42,16 +46,22 @@ def done(events: list[Event]) -> set[str]:
     return {e.host for e in events if isinstance(e, HostDone)}
 
 
-async def settle(lab: Lab, events: list[Event]) -> set[str]:
-    """Wait until every host that received anything has been done for a while: the host that
-    may have started just before the pause (its task can exist before its first command) has
-    had time to show itself and finish."""
-    calm_since = asyncio.get_running_loop().time()
-    while asyncio.get_running_loop().time() - calm_since < 0.3:
-        if not touched(lab) <= done(events):
-            calm_since = asyncio.get_running_loop().time()
+async def settle(
+    started: Callable[[], set[str]], finished: Callable[[], set[str]], *, seconds: float = 120.0
+) -> set[str]:
+    """Wait until the hosts `started` names have stayed the same, and all `finished`, for
+    `_CALM` seconds: the host that may have started just before the pause (its task can exist
+    before its first command) has had time to show itself and finish. Returns them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    calm_since, seen = loop.time(), started()
+    while loop.time() - calm_since < _CALM:
+        assert loop.time() < deadline, f"never settled: {sorted(seen - finished())} still going"
         await asyncio.sleep(0.02)
-    return touched(lab)
+        now = started()
+        if now != seen or not now <= finished():
+            calm_since, seen = loop.time(), now
+    return seen
 
 
 async def test_no_host_starts_while_paused_and_the_run_finishes_once_continued(
@@ -66,7 +76,7 @@ async def test_no_host_starts_while_paused_and_the_run_finishes_once_continued(
         run = one_at_a_time(service_lab, store, hosts)
 
         async def hold_then_continue() -> None:
-            before = await settle(service_lab, events)
+            before = await settle(lambda: touched(service_lab), lambda: done(events))
             await asyncio.sleep(_QUIET)
             quiet.append((before, touched(service_lab)))
             assert run.proceed(actor="alice")
@@ -107,7 +117,7 @@ async def test_stop_while_paused_ends_the_run_and_starts_nobody(
         run = one_at_a_time(service_lab, store, hosts)
 
         async def stop_when_settled() -> None:
-            await settle(service_lab, events)
+            await settle(lambda: touched(service_lab), lambda: done(events))
             run.request_stop()
 
         stopper: asyncio.Task[None] | None = None

@@ -29,6 +29,14 @@ from fleetfix.lab.tls import LabCA
 from fleetfix.lab.truth import Condition
 from fleetfix.models import Host
 from fleetfix.store import Store, open_reader
+from tests.integration.engine_cli_helpers import QUICK as _QUICK
+from tests.integration.engine_cli_helpers import (
+    OutageThread,
+    command,
+    environment,
+    json_events,
+    outage,
+)
 from tests.integration.slapd_helpers import (
     BASE_DN,
     READER_DN,
@@ -38,14 +46,6 @@ from tests.integration.slapd_helpers import (
     plant_keys,
     start_slapd,
     stop_slapd,
-)
-from tests.integration.test_engine_cli import (
-    _QUICK,
-    OutageThread,
-    command,
-    environment,
-    json_events,
-    outage,
 )
 from tests.integration.test_transport_support import PASSWORD as LAB_PASSWORD
 

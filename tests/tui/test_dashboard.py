@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from fleetfix.models import HostState
 from fleetfix.store import open_reader
-from tests.tui.incident import (
-    ESCROW_KEYS,
-    HOSTILE,
-    NOW,
-    RIS_INSTRUCTIONS,
-    RIS_KEY_ID_FULL,
-    build_incident,
-)
+from tests.tui.conftest import make_app
+from tests.tui.incident import HOSTILE, RIS_INSTRUCTIONS, RIS_KEY_ID_FULL
 from tests.tui.ui import (
     FIXED_BY_HAND,
     ConfirmScreen,
@@ -26,15 +18,6 @@ from tests.tui.ui import (
 )
 
 S = HostState
-
-
-@pytest.fixture
-def incident(tmp_path: Path) -> Path:
-    return build_incident(tmp_path / "incident.db")
-
-
-def make_app(path: Path) -> FleetfixApp:
-    return FleetfixApp(path, actor="alice", keys=ESCROW_KEYS, clock=lambda: NOW)
 
 
 def shown(app: FleetfixApp) -> list[str]:
@@ -119,13 +102,31 @@ async def test_skip_asks_then_moves_the_host_through_the_store(incident: Path) -
         assert app.model.counts[S.SKIPPED] == 2
 
 
+def written(path: Path) -> tuple[object, ...]:
+    """Everything the store holds that a skip could write: hosts, history, actions, audit."""
+    with open_reader(path) as reader:
+        return (reader.hosts(), reader.transitions(), reader.actions(), reader.audit_log(),
+                reader.runs())  # fmt: skip
+
+
 async def test_skip_answered_no_changes_nothing(incident: Path) -> None:
+    before = written(incident)
     app = make_app(incident)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("slash", *"VNA02", "enter", "s", "n")
-        with open_reader(incident) as reader:
-            record = reader.host("VNA02")
-        assert record is not None and record.state is S.AFFECTED
+        await pilot.press("slash", *"VNA02", "enter", "s")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen)  # the question was asked ...
+        assert "Skip 1 hosts?" in str(dialog.query_one("Label").render())
+        await pilot.press("n")
+        await pilot.pause()
+        # ... and answered: the dialog is gone and the dashboard is back.
+        assert not any(isinstance(screen, ConfirmScreen) for screen in app.screen_stack)
+        assert isinstance(app.focused, HostTable)
+        assert app.model.counts[S.SKIPPED] == 1
+    with open_reader(incident) as reader:
+        record = reader.host("VNA02")
+    assert record is not None and record.state is S.AFFECTED
+    assert written(incident) == before
 
 
 async def test_hands_on_queue_lists_hosts_and_marks_fixed_by_hand(incident: Path) -> None:

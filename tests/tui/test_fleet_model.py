@@ -9,15 +9,10 @@ import pytest
 from fleetfix.models import HostState
 from fleetfix.store import Store, open_reader
 from tests.conftest_store import TickingClock
-from tests.tui.incident import FLEET, build_incident
+from tests.tui.incident import FLEET
 from tests.tui.ui import FleetModel, HostFilter, StoreFollower
 
 S = HostState
-
-
-@pytest.fixture
-def incident(tmp_path: Path) -> Path:
-    return build_incident(tmp_path / "incident.db")
 
 
 def loaded(path: Path) -> tuple[FleetModel, StoreFollower]:

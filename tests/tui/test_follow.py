@@ -16,34 +16,29 @@ from fleetfix.lab.process import LabProcess
 from fleetfix.models import HostState
 from fleetfix.store import Store, open_reader
 from tests.conftest_store import TickingClock
-from tests.tui.incident import NOW, build_incident
+from tests.tui.conftest import wait_for
+from tests.tui.incident import NOW
 from tests.tui.ui import FleetfixApp, HostTable
 
 S = HostState
 
 
-async def test_changes_written_by_another_store_reach_the_screen(tmp_path: Path) -> None:
-    incident = build_incident(tmp_path / "incident.db")
+async def test_changes_written_by_another_store_reach_the_screen(incident: Path) -> None:
     app = FleetfixApp(incident, actor="alice", clock=lambda: NOW, poll_seconds=0.05)
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.model.counts[S.RECOVERED] == 2
         with Store.open(incident, clock=TickingClock()) as writer:  # a headless run's writer
             writer.transition("VNA02", S.REMEDIATING, reason="removing files", actor="engine")
             writer.transition("VNA02", S.RECOVERED, reason="verified", actor="engine")
-            for _ in range(40):
-                await asyncio.sleep(0.05)
-                if app.model.counts[S.RECOVERED] == 3:
-                    break
+            await wait_for(lambda: app.model.counts[S.RECOVERED] == 3, what="the recovery")
             assert app.model.counts[S.RECOVERED] == 3
             assert "recovered 3/7" in str(app.query_one("#title").render())
             assert app.recoveries  # the rate chart got the new recovery
             await pilot.press("slash", *"state:remediating")
             assert app.query_one(HostTable).visible_names() == []
             writer.transition("VNA01", S.REMEDIATING, reason="safe mode", actor="engine")
-            for _ in range(40):
-                await asyncio.sleep(0.05)
-                if app.query_one(HostTable).visible_names():
-                    break
+            await wait_for(lambda: app.query_one(HostTable).visible_names(),
+                           what="a host in the filtered table")  # fmt: skip
             assert app.query_one(HostTable).visible_names() == ["VNA01"]
         # Following never opened a write connection of its own.
         assert app._store is None
@@ -63,19 +58,22 @@ def test_importing_the_tui_command_loads_no_textual() -> None:
     assert done.stdout.strip() == "False"
 
 
-async def test_an_open_host_detail_follows_that_hosts_changes(tmp_path: Path) -> None:
-    incident = build_incident(tmp_path / "incident.db")
+async def test_an_open_host_detail_follows_that_hosts_changes(incident: Path) -> None:
     app = FleetfixApp(incident, actor="alice", clock=lambda: NOW, poll_seconds=0.05)
     async with app.run_test(size=(100, 40)) as pilot:
         app.open_detail("VNA01")
         await pilot.pause()
         with Store.open(incident, clock=TickingClock()) as writer:
             writer.transition("VNA01", S.REMEDIATING, reason="safe mode cycle", actor="engine")
-        for _ in range(40):
-            await asyncio.sleep(0.05)
-            if "boot_loop -> remediating" in str(app.screen.query_one("#detail").render()):
-                break
+        await wait_for(
+            lambda: "boot_loop -> remediating" in str(app.screen.query_one("#detail").render()),
+            what="the new transition in the detail",
+        )
         assert "engine: safe mode cycle" in str(app.screen.query_one("#detail").render())
+
+
+def shown_counts(app: FleetfixApp) -> dict[HostState, int]:
+    return {state: app.model.counts[state] for state in S}
 
 
 @pytest.mark.slow
@@ -104,8 +102,6 @@ async def test_the_screen_follows_a_headless_run_in_another_process(tmp_path: Pa
                     await asyncio.sleep(0.2)
                     moved = moved or app.model.counts[S.NEW] < len(app.model.hosts)
                 assert run.returncode in (0, 7), run.stderr.read() if run.stderr else ""
-                await asyncio.sleep(0.5)  # the last poll after the run's last write
-                await pilot.pause()
             finally:
                 if run.poll() is None:
                     run.kill()
@@ -113,7 +109,11 @@ async def test_the_screen_follows_a_headless_run_in_another_process(tmp_path: Pa
             assert moved, "the screen never showed a host move while the run went on"
             with open_reader(db) as reader:
                 counts = reader.state_counts()
-            assert {state: app.model.counts[state] for state in S} == dict(counts.counts)
+            # The run has ended: its last writes reach the screen with a later poll.
+            await wait_for(lambda: shown_counts(app) == dict(counts.counts),
+                           what="the screen's counts to equal the store's")  # fmt: skip
+            await pilot.pause()
+            assert shown_counts(app) == dict(counts.counts)
             assert counts[S.NEW] == 0
             assert f"recovered {counts[S.RECOVERED]}/" in str(app.query_one("#title").render())
         assert app._store is None  # following never opened a write connection

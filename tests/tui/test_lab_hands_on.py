@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from fleetfix.models import HostState
 from fleetfix.packs import load_packs
 from fleetfix.store import Store, open_reader
 from tests.integration.test_lab_cli import fleetfix
+from tests.tui.conftest import wait_for
 from tests.tui.test_lab_run import wait_until_idle
 from tests.tui.ui import FIXED_BY_HAND, FleetAccess, FleetfixApp, HandsOnScreen, RunScreen
 
@@ -54,14 +54,21 @@ def console(lab: LabProcess, host: str, *args: str) -> dict[str, object]:
     return shown
 
 
-def wait_for_boot(lab: LabProcess, host: str) -> dict[str, object]:
+async def wait_for_boot(lab: LabProcess, host: str) -> dict[str, object]:
+    # Awaited, the status command in a thread: the dashboard's event loop runs meanwhile.
     for _ in range(150):  # 90 lab seconds of boot at 20x: about 5 s
-        status = json.loads(fleetfix("lab", "status", "--json", "--dir", str(lab.directory)).stdout)
+        asked = await asyncio.to_thread(fleetfix, "lab", "status", "--json", "--dir",
+                                        str(lab.directory))  # fmt: skip
+        status = json.loads(asked.stdout)
         now: dict[str, object] = next(h for h in status["hosts"] if h["name"] == host)
         if now["state"] == "up":
             return now
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     raise AssertionError(f"{host} did not boot: {now}")
+
+
+def shown_key(app: FleetfixApp) -> str:
+    return str(app.screen.query_one("#key-shown").render())
 
 
 async def test_hands_on_queue_to_key_to_fixed_by_hand_to_recovered(
@@ -104,20 +111,16 @@ async def test_hands_on_queue_to_key_to_fixed_by_hand_to_recovered(
         await pilot.press("k")  # the key dialog for the highlighted host
         await pilot.pause()
         await pilot.press(*key_id[:8], "tab", *"INC-4711 console", "enter")
-        for _ in range(200):
-            shown = str(app.screen.query_one("#key-shown").render())
-            if _PASSWORD.search(shown):
-                break
-            await asyncio.sleep(0.05)
-        found = _PASSWORD.search(shown)
-        assert found, shown
+        await wait_for(lambda: _PASSWORD.search(shown_key(app)), what="the key on screen")
+        found = _PASSWORD.search(shown_key(app))
+        assert found, shown_key(app)
         key = found.group(0)
         await pilot.press("escape")
 
         # The technician at the console: the key, safe mode, the channel file, a restart.
         assert console(outage_lab, name, "enter-key", key)["unlocked"] is True
         console(outage_lab, name, "boot", "safe-network")
-        wait_for_boot(outage_lab, name)
+        await wait_for_boot(outage_lab, name)
         delete = r"del C:\Windows\System32\drivers\CrowdStrike\C-00000291*.sys"
         deleted = console(outage_lab, name, "run", delete)
         assert deleted["exit_code"] == 0, deleted

@@ -4,7 +4,6 @@ deliberate change, and look at the SVGs before committing them."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,18 +12,16 @@ import pytest
 
 from fleetfix.keys.audit import KEY_READ
 from fleetfix.store import open_reader
-from tests.tui.incident import ESCROW_KEYS, NOW, RIS_KEY, RIS_KEY_ID, build_incident
+from tests.tui.conftest import make_app, wait_for
+from tests.tui.incident import RIS_KEY, RIS_KEY_ID
 from tests.tui.ui import HIDDEN, FleetfixApp
 
 SnapCompare = Callable[..., bool]
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetfixApp:
-    monkeypatch.delenv("FLEETFIX_AUDIT_HMAC_KEY", raising=False)
-    incident = build_incident(tmp_path / "incident.db")
-    return FleetfixApp(incident, actor="alice", keys=ESCROW_KEYS, clock=lambda: NOW,
-                       reveal_seconds=0.3)  # fmt: skip
+def app(incident: Path) -> FleetfixApp:
+    return make_app(incident, reveal_seconds=0.3)
 
 
 def test_dashboard(app: FleetfixApp, snap_compare: SnapCompare) -> None:
@@ -39,12 +36,8 @@ def test_host_detail(app: FleetfixApp, snap_compare: SnapCompare) -> None:
 def test_key_dialog_after_the_key_was_hidden(app: FleetfixApp, snap_compare: SnapCompare) -> None:
     async def reveal_then_wait(pilot: Any) -> None:
         await pilot.press("k", *RIS_KEY_ID, "tab", *"INC0042", "enter")
-        for _ in range(200):
-            await asyncio.sleep(0.05)
-            if HIDDEN in str(app.screen.query_one("#key-shown").render()):
-                break
-        else:
-            raise AssertionError("the key was never hidden")
+        await wait_for(lambda: HIDDEN in str(app.screen.query_one("#key-shown").render()),
+                       what="the key to be hidden")  # fmt: skip
         # The reveal must really have happened, or this snapshot proves nothing.
         with open_reader(app.db_path) as reader:
             assert len(reader.audit_log(event=KEY_READ)) == 1

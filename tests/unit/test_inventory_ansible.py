@@ -19,6 +19,9 @@ ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
 CONSUMED = {"ansible_host", "ansible_port", "ansible_connection", "ansible_psrp_protocol",
             "ansible_winrm_transport", "ansible_psrp_auth"}  # fmt: skip
 SECRETS = {"ansible_password"}
+# The auth= tag each sample host gets from its ansible_winrm_transport (the first one listed);
+# a host not named here has none.
+SAMPLE_AUTH = {"pacs-app01": "ntlm", "pacs-app02": "ntlm", "pacs-app03": "ntlm"}
 
 
 def write(tmp_path: Path, text: str, name: str = "hosts.ini") -> Path:
@@ -71,10 +74,12 @@ def test_hosts_groups_and_vars_match_what_ansible_inventory_resolves(sample: str
     ours = fleetfix_view(DATA / sample)
     theirs = ansible_view(DATA / sample)
     assert set(ours) == set(theirs)
+    with_transport = {n for n, (_, v) in theirs.items() if "ansible_winrm_transport" in v}
+    assert with_transport == set(SAMPLE_AUTH)  # the table above covers the sample
     for name, (groups, variables) in theirs.items():
         expected = {k: v for k, v in variables.items() if k not in CONSUMED | SECRETS}
-        if "ansible_winrm_transport" in variables:  # read into fleetfix's own auth= tag
-            expected["auth"] = variables["ansible_winrm_transport"].split(",")[0].strip()
+        if name in SAMPLE_AUTH:  # read into fleetfix's own auth= tag
+            expected["auth"] = SAMPLE_AUTH[name]
         assert ours[name] == (groups, expected), name
 
 

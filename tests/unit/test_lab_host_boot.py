@@ -241,7 +241,11 @@ async def test_a_long_crash_loop_keeps_a_bounded_number_of_minidumps(lab: Lab) -
 async def test_a_crash_looping_host_boots_once_csagent_start_is_4_in_the_registry(
     lab: Lab,
 ) -> None:
-    profile = BootProfile(boot_seconds=90, crash_restart_seconds=20, window_chance=1.0)
+    # A 10-minute window (60 ms real): the default 5 s is 0.5 ms at this time scale, which a
+    # scheduler that runs late on a busy machine steps over, UP and crash in one go.
+    profile = BootProfile(
+        boot_seconds=90, crash_restart_seconds=20, window_chance=1.0, window_seconds=600
+    )
     host = lab.host(profile=profile, bad_channel_file=True)
     await crash_loop(lab, host, crashes=2)
     await lab.until(lambda: host.state is BootState.UP, what="a reachable window")
