@@ -2,7 +2,7 @@
 recoverable end recovered, and how long after the scenario let it?
 
     .venv/bin/python benchmarks/engine_recovery.py [--hosts 1000] [--time-scale 10]
-        [--concurrency 100] [--hands-on-after 60]
+        [--concurrency 100] [--hands-on-after 60] [--keep-db PATH]
 
 The lab runs in its own process (`fleetfix lab up`), `fleetfix run` in another. Every time
 printed is in seconds since the run's `started_at` in the incident database, the clock its
@@ -40,6 +40,7 @@ import argparse
 import math
 import resource
 import secrets
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -271,6 +272,9 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--hands-on-after", type=float, default=60.0)
+    parser.add_argument(
+        "--keep-db", type=Path, metavar="PATH", help="copy the run's database here, to look into"
+    )
     args = parser.parse_args()
     paths, cycles = forced_paths(args.hosts, SEED, args.time_scale)
     with tempfile.TemporaryDirectory(prefix="fleetfix-engine-recovery-") as tmp:
@@ -305,6 +309,8 @@ def main() -> None:
                       to_final=seconds_to_final(db, run_id, final),
                       first_move=first_transition(db, run_id))  # fmt: skip
         first_up = watcher.first_up(run_started(db, run_id))
+        if args.keep_db is not None:
+            shutil.copyfile(db, args.keep_db)
     print(headline(ended, paths))
     print(f"fleetfix run: exit {done.returncode}, wall {wall:.1f} s for {args.hosts} hosts "
           f"(time scale {args.time_scale:g}, concurrency {args.concurrency}, hands-on after "
