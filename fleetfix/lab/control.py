@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -77,8 +78,12 @@ def _fault_request(target: ControlTarget, request: Mapping[str, Any]) -> dict[st
     seconds = float(request.get("seconds") or 0.0)
     if kind in TIMED_FAULTS and not seconds > 0:
         raise LabError(f"a {kind.value} fault needs seconds above 0 (the delay)")
-    fault = Fault(kind, seconds=seconds, rate=float(request.get("rate", 1.0)))
-    return {"hosts": target.set_fault(where, fault)}
+    if not 0 <= seconds < math.inf:  # NaN fails this too
+        raise LabError(f"a fault's seconds are a delay of 0 or more, not {seconds!r}")
+    rate = float(request.get("rate", 1.0))
+    if not 0 <= rate <= 1:
+        raise LabError(f"a fault's rate is a share from 0 to 1 (0.2: one in five), not {rate!r}")
+    return {"hosts": target.set_fault(where, Fault(kind, seconds=seconds, rate=rate))}
 
 
 def dispatch(target: ControlTarget, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -80,3 +80,43 @@ def test_the_control_channel_switches_a_latency_fault_with_its_delay() -> None:
     answer = dispatch(target, {"op": "fault", "target": "all", "kind": "latency", "seconds": 2})
     assert answer == {"ok": True, "result": {"hosts": 1}}
     assert target.set == [("all", Fault(FaultKind.LATENCY, seconds=2.0))]
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        (
+            {"kind": "drop", "rate": 1.5},
+            "a fault's rate is a share from 0 to 1 (0.2: one in five), not 1.5",
+        ),
+        (
+            {"kind": "drop", "rate": -0.1},
+            "a fault's rate is a share from 0 to 1 (0.2: one in five), not -0.1",
+        ),
+        (
+            {"kind": "drop", "rate": "nan"},
+            "a fault's rate is a share from 0 to 1 (0.2: one in five), not nan",
+        ),
+        ({"kind": "refuse", "seconds": -1}, "a fault's seconds are a delay of 0 or more, not -1.0"),
+        (
+            {"kind": "latency", "seconds": "inf"},
+            "a fault's seconds are a delay of 0 or more, not inf",
+        ),
+    ],
+)
+def test_the_control_channel_refuses_a_rate_or_delay_out_of_range(
+    extra: dict[str, Any], error: str
+) -> None:
+    # The CLI checks --rate itself; a script talking to the control socket gets the same care
+    # instead of a drop fault that drops every request (rate 1.5) or a latency that never ends.
+    target = Faults()
+    answer = dispatch(target, {"op": "fault", "target": "all", **extra})
+    assert answer == {"ok": False, "error": error}
+    assert target.set == []
+
+
+def test_the_control_channel_switches_a_drop_fault_with_its_rate() -> None:
+    target = Faults()
+    answer = dispatch(target, {"op": "fault", "target": "all", "kind": "drop", "rate": 0.2})
+    assert answer == {"ok": True, "result": {"hosts": 1}}
+    assert target.set == [("all", Fault(FaultKind.DROP, rate=0.2))]
