@@ -155,6 +155,12 @@ class WindowWatcher(threading.Thread):
                 found[name] = max(0.0, (during[0].opened - started).total_seconds())
         return found
 
+    def seen_windows(self, name: str, started: datetime) -> list[tuple[float, float]]:
+        """The host's windows while the run went: (opened, seen for), seconds from the start."""
+        return [(max(0.0, (w.opened - started).total_seconds()),
+                 (w.last_seen - w.opened).total_seconds())
+                for w in self.windows.get(name, []) if w.last_seen >= started]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Ended:
@@ -243,7 +249,7 @@ def reaction_line(ended: Ended, loops: BootLoops) -> str:
 
 
 def report(ended: Ended, paths: dict[str, float], loops: BootLoops, watcher: WindowWatcher,
-           first_up: dict[str, float]) -> None:  # fmt: skip
+           started: datetime) -> None:  # fmt: skip
     recoverable = ended.names(*DETERMINISTIC) + sorted(loops.in_time) + loops.never_seen
     missed = [n for n in recoverable if ended.states.get(n) != "recovered"]
     print(table(condition_rows(ended, paths), ["condition", "hosts", "recovered",
@@ -260,10 +266,14 @@ def report(ended: Ended, paths: dict[str, float], loops: BootLoops, watcher: Win
     print(f"window watcher: {watcher.polls} polls of the lab's status, {watcher.failed_polls} "
           f"failed (polling went on); {len(loops.never_seen)} recovered {LOOPING} hosts it never"
           f" saw up")  # fmt: skip
+    # Every window the watcher saw of a host not recovered: one window and then none before
+    # the hand-over is the windows' luck; several seen and none used would be fleetfix's.
     for name in missed:
+        windows = ", ".join(f"{at:.1f} s (up {length:.1f} s)"
+                            for at, length in watcher.seen_windows(name, started))  # fmt: skip
         print(f"  {name}: ended {ended.states.get(name)} at {ended.to_final.get(name, NAN):.1f} "
-              f"s; first diagnosed at {ended.first_move.get(name, NAN):.1f} s; first window "
-              f"seen at {first_up.get(name, NAN):.1f} s")  # fmt: skip
+              f"s; first diagnosed at {ended.first_move.get(name, NAN):.1f} s; windows seen at "
+              f"{windows or 'none'}")  # fmt: skip
 
 
 def main() -> None:
@@ -308,14 +318,15 @@ def main() -> None:
         ended = Ended(truth=truth, states=final_states(db),
                       to_final=seconds_to_final(db, run_id, final),
                       first_move=first_transition(db, run_id))  # fmt: skip
-        first_up = watcher.first_up(run_started(db, run_id))
+        started = run_started(db, run_id)
+        first_up = watcher.first_up(started)
         if args.keep_db is not None:
             shutil.copyfile(db, args.keep_db)
     print(headline(ended, paths))
     print(f"fleetfix run: exit {done.returncode}, wall {wall:.1f} s for {args.hosts} hosts "
           f"(time scale {args.time_scale:g}, concurrency {args.concurrency}, hands-on after "
           f"{args.hands_on_after:g} s), peak RSS of fleetfix run {peak_mib:.0f} MiB")  # fmt: skip
-    report(ended, paths, boot_loops(ended, cycles, first_up), watcher, first_up)
+    report(ended, paths, boot_loops(ended, cycles, first_up), watcher, started)
     if done.returncode not in (0, 6, 7):
         print(done.stderr[-3000:])
 
