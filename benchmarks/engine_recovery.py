@@ -2,7 +2,7 @@
 recoverable end recovered, and how long after the scenario let it?
 
     .venv/bin/python benchmarks/engine_recovery.py [--hosts 1000] [--time-scale 10]
-        [--concurrency 100] [--hands-on-after 60] [--keep-db PATH]
+        [--concurrency 100] [--hands-on-after 60] [--watch-interval 0.5] [--keep-db PATH]
 
 The lab runs in its own process (`fleetfix lab up`), `fleetfix run` in another. Every time
 printed is in seconds since the run's `started_at` in the incident database, the clock its
@@ -282,6 +282,7 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--hands-on-after", type=float, default=60.0)
+    parser.add_argument("--watch-interval", type=float, default=0.5)
     parser.add_argument(
         "--keep-db", type=Path, metavar="PATH", help="copy the run's database here, to look into"
     )
@@ -302,7 +303,8 @@ def main() -> None:
             done = subprocess.run(
                 [*fleetfix(), "run", "-i", lab.paths["inventory_csv"], "--pack",
                  "crowdstrike-291", "--concurrency", str(args.concurrency),
-                 "--hands-on-after", str(args.hands_on_after), "--watch-interval", "0.5",
+                 "--hands-on-after", str(args.hands_on_after),
+                 "--watch-interval", str(args.watch_interval),
                  "--reboot-timeout", "600", "--retry-deadline", "120"],
                 env=lab.env(db), capture_output=True, text=True, check=False,
             )  # fmt: skip
@@ -325,7 +327,8 @@ def main() -> None:
     print(headline(ended, paths))
     print(f"fleetfix run: exit {done.returncode}, wall {wall:.1f} s for {args.hosts} hosts "
           f"(time scale {args.time_scale:g}, concurrency {args.concurrency}, hands-on after "
-          f"{args.hands_on_after:g} s), peak RSS of fleetfix run {peak_mib:.0f} MiB")  # fmt: skip
+          f"{args.hands_on_after:g} s, watch interval {args.watch_interval:g} s), peak RSS of "
+          f"fleetfix run {peak_mib:.0f} MiB")  # fmt: skip
     report(ended, paths, boot_loops(ended, cycles, first_up), watcher, started)
     if done.returncode not in (0, 6, 7):
         print(done.stderr[-3000:])
