@@ -272,11 +272,44 @@ def status(as_json: bool, db_path: Path) -> None:
     click.echo(f"{total} hosts in {db_path}")
     for state, count in by_state.items():
         click.echo(f"  {state:<16}{count:>8}")
-    if per_tag:
+    groups, per_host = tag_groups(per_tag)
+    if groups or per_host:
         click.echo("by tag:")
-        for tag, states in sorted(per_tag.items()):
+        for tag, states in groups:
             parts = ", ".join(f"{name} {n}" for name, n in sorted(states.items()) if n)
             click.echo(f"  {tag}: {parts}")
+        for key, values in sorted(per_host.items()):
+            click.echo(f"  {key}: {values} values, one host each (see `fleetfix hosts --tag "
+                       f"{key}=VALUE`)")  # fmt: skip
+
+
+# More values than this, each on one host, and a tag key is a per-host attribute.
+_PER_HOST_VALUES = 10
+
+
+def tag_groups(
+    per_tag: dict[str, dict[str, int]],
+) -> tuple[list[tuple[str, dict[str, int]]], dict[str, int]]:
+    """The tags worth a line each, sorted, and the keys that are not groupings (a lab's
+    `ssh_port=`, a CMDB's serial number: more than 10 values, every one on a single host)
+    with their value counts. Without that, `status` on a 10,000-host fleet prints a line per
+    host per such column."""
+    by_key: dict[str, list[str]] = {}
+    for tag in per_tag:
+        key, has_value, _ = tag.partition("=")
+        if has_value:
+            by_key.setdefault(key, []).append(tag)
+    per_host = {
+        key: len(tags)
+        for key, tags in by_key.items()
+        if len(tags) > _PER_HOST_VALUES and all(sum(per_tag[t].values()) == 1 for t in tags)
+    }
+    groups = [
+        (tag, states)
+        for tag, states in sorted(per_tag.items())
+        if tag.partition("=")[0] not in per_host or "=" not in tag
+    ]
+    return groups, per_host
 
 
 @main.command()

@@ -150,3 +150,39 @@ def test_completion_knows_the_lazily_loaded_commands() -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, check=False, timeout=60)  # fmt: skip
     assert "plain,run" in done.stdout.splitlines()
+
+
+def test_status_folds_a_column_unique_to_each_host_into_one_line(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # A CMDB export with a serial number per host, like the lab's per-host ports: one status
+    # line per host for it would bury the site and role counts.
+    rows = [
+        f"WS-{i:02d};127.77.1.{i + 1};{'Leeds' if i % 2 else 'York'};SN{i:05d}" for i in range(12)
+    ]
+    path = tmp_path / "cmdb.csv"
+    path.write_text("Hostname;IP;Site;Serial\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    db = tmp_path / "incident.db"
+    imported = runner.invoke(main, ["inventory", "import", str(path), "--db", str(db)])
+    assert imported.exit_code == 0, imported.output
+    result = runner.invoke(main, ["status", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    tag_lines = result.stdout.split("by tag:\n", 1)[1].splitlines()
+    assert tag_lines == [
+        "  site=leeds: new 6",
+        "  site=york: new 6",
+        "  serial: 12 values, one host each (see `fleetfix hosts --tag serial=VALUE`)",
+    ]
+    # The JSON keeps every tag: a script may want the serials.
+    as_json = json.loads(runner.invoke(main, ["status", "--json", "--db", str(db)]).stdout)
+    assert len([tag for tag in as_json["tags"] if tag.startswith("serial=")]) == 12
+
+
+def test_status_keeps_a_small_or_shared_tag_key_line_by_line(runner: CliRunner, db: Path) -> None:
+    # Three roles, one host each: too few values to call the key a per-host attribute.
+    result = runner.invoke(main, ["status", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    tag_lines = result.stdout.split("by tag:\n", 1)[1].splitlines()
+    assert "  role=pacs: new 1" in tag_lines
+    assert "  site=leeds: new 2" in tag_lines
+    assert not any("values, one host each" in line for line in tag_lines)
