@@ -349,7 +349,7 @@ def hosts(state: str | None, tag: str | None, as_json: bool, db_path: Path) -> N
                 f"{','.join(record.tags)}"
             )
     if not as_json:
-        _diag(f"{len(records)} hosts")
+        _diag(f"{len(records)} host{'' if len(records) == 1 else 's'}")
 
 
 @main.group()
