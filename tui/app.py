@@ -39,12 +39,13 @@ from fleetfix.models import HostState
 from fleetfix.store import Store, open_reader
 from fleetfix.store.clock import Clock, system_clock
 
+from .counters import Counters
 from .detail import HostDetailScreen, host_detail
 from .dialogs import ConfirmScreen, HelpScreen, RunRequest, RunScreen
 from .fleet import SORT_KEYS, FleetModel, HostFilter, StoreFollower, recovery_rate
 from .handson import HandsOnScreen, read_handovers
 from .keys import KeyAccess, KeyLookupScreen
-from .table import STATE_COLOURS, HostTable, header_text
+from .table import HostTable, header_text
 from .text import clean
 from .work import FleetAccess, describe
 
@@ -72,16 +73,6 @@ def elapsed_text(start: datetime | None, now: datetime) -> str:
         return "not started"
     minutes = max(0, int((now - start).total_seconds() // 60))
     return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def counts_text(model: FleetModel) -> Text:
-    line = Text()
-    for state in HostState:
-        line.append(f"{state.value} ", style=STATE_COLOURS[state])
-        line.append(f"{model.counts[state]}", style=f"bold {STATE_COLOURS[state]}")
-        line.append("  ")
-    line.append(f"total {len(model.hosts)}", style="bold")
-    return line
 
 
 class FleetfixApp(App[None]):
@@ -177,7 +168,7 @@ class FleetfixApp(App[None]):
         # Held, not queried: `App.query_one` searches the screen on top, and timers keep
         # drawing the dashboard while a detail or a dialog covers it.
         self.title_line = Static(id="title")
-        self.counters = Static(id="counts")
+        self.counters = Counters(self.model, id="counts")
         self.bar = ProgressBar(total=1, show_eta=False, id="progress")
         self.rate = Sparkline([0.0], id="rate")
         self.filter_box = Input(placeholder="filter: words, state:failed, tag:site=paris",
@@ -247,7 +238,7 @@ class FleetfixApp(App[None]):
     def refresh_view(self) -> None:
         table = self.table
         table.show(self.model.view())
-        self.counters.update(counts_text(self.model))
+        self.counters.refresh(layout=True)
         bar = self.bar
         bar.update(total=max(1, self.model.hit), progress=self.model.recovered)
         now = self.clock()

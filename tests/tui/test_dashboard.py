@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Console
+
 from fleetfix.models import HostState
 from fleetfix.store import open_reader
 from tests.tui.conftest import make_app
@@ -12,9 +14,11 @@ from tests.tui.ui import (
     FIXED_BY_HAND,
     ConfirmScreen,
     FleetfixApp,
+    FleetModel,
     HandsOnScreen,
     HostDetailScreen,
     HostTable,
+    counts_text,
 )
 
 S = HostState
@@ -31,13 +35,39 @@ def text_of(app: FleetfixApp, selector: str) -> str:
 async def test_counters_equal_the_stores_state_counts(incident: Path) -> None:
     app = make_app(incident)
     async with app.run_test(size=(120, 30)):
-        counters = text_of(app, "#counts")
+        counters = " ".join(text_of(app, "#counts").split())  # one line, however it wrapped
         with open_reader(incident) as reader:
             counts = reader.state_counts()
         for state in S:
             assert f"{state.value} {counts[state]} " in counters + " "
         assert f"total {counts.total}" in counters
         assert "recovered 2/7" in text_of(app, "#title")
+
+
+def test_counters_wrap_between_counters_never_inside_one() -> None:
+    # These counts end the second line at column 79 with "total": Rich's own wrapping (at
+    # any space, a no-break space too) left its number alone on a third line.
+    model = FleetModel()
+    model.counts.update({S.UNREACHABLE: 28, S.HEALTHY: 20, S.AWAITING_REBOOT: 3, S.RECOVERED: 4900})
+    for width in (80, 40, 120):
+        console = Console(width=width, record=True)
+        console.print(counts_text(model, width=width))
+        lines = console.export_text().splitlines()
+        assert all(len(line) <= width for line in lines)
+        counters = [c for line in lines for c in line.strip().split("  ")]
+        # Every counter whole on one line, in order, each name with its own number.
+        expected = [f"{state.value} {model.counts[state]}" for state in S] + ["total 0"]
+        assert counters == expected, (width, lines)
+
+
+async def test_counters_fit_an_80_column_dashboard_without_a_split_counter(incident: Path) -> None:
+    app = make_app(incident)
+    async with app.run_test(size=(80, 24)):
+        widget = app.screen.query_one("#counts")
+        lines = str(widget.render()).split("\n")
+        assert len(lines) == widget.size.height  # the height it was given is the lines it drew
+        assert all(len(line) <= widget.size.width for line in lines)
+        assert all(line.split(" ", 1)[0] in {s.value for s in S} | {"total"} for line in lines)
 
 
 async def test_slash_filters_by_state_then_escape_clears(incident: Path) -> None:

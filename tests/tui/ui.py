@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tui.app import FIXED_BY_HAND, FleetfixApp
+    from tui.counters import counts_text
     from tui.detail import HostDetailScreen
     from tui.dialogs import ConfirmScreen, RunScreen
     from tui.fleet import FleetModel, HostFilter, StoreFollower
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from tui.work import FleetAccess
 else:
     from fleetfix.tui.app import FIXED_BY_HAND, FleetfixApp
+    from fleetfix.tui.counters import counts_text
     from fleetfix.tui.detail import HostDetailScreen
     from fleetfix.tui.dialogs import ConfirmScreen, RunScreen
     from fleetfix.tui.fleet import FleetModel, HostFilter, StoreFollower
@@ -45,4 +47,5 @@ __all__ = [
     "RunScreen",
     "StoreFollower",
     "clean",
+    "counts_text",
 ]
