@@ -259,13 +259,14 @@ def run(**params: Any) -> None:
     Exit codes: 0 every targeted host healthy or recovered, 6 some failed, 7 some unreachable or
     waiting for hands-on, 8 stopped by a breaker (fix the cause, then --resume), 130 interrupted.
     """
-    command = prepare(params)
     packs = load_packs(params["packs_dirs"])
     if params["resume_id"] is None and params["pack"] and params["pack"] not in packs:
-        # A mistyped --pack is a bad command line (exit 2), not a broken pack (exit 1).
+        # A mistyped --pack is a bad command line (exit 2), not a broken pack (exit 1). Said
+        # before prepare(), which may prompt for a password that would then be asked for nothing.
         known = ", ".join(sorted(packs)) or "none"
         raise ConfigError(f"--pack {params['pack']!r}: no such pack (known: {known}); "
                           "see fleetfix packs list")  # fmt: skip
+    command = prepare(params)
     with Store.open(params["db_path"]) as store:
         store.import_hosts(command.inventory, source=str(params["inventory_path"]),
                            actor=command.actor)  # fmt: skip

@@ -186,3 +186,19 @@ def test_status_keeps_a_small_or_shared_tag_key_line_by_line(runner: CliRunner, 
     assert "  role=pacs: new 1" in tag_lines
     assert "  site=leeds: new 2" in tag_lines
     assert not any("values, one host each" in line for line in tag_lines)
+
+
+def test_run_with_an_unknown_pack_says_so_before_asking_for_credentials(
+    runner: CliRunner, inventory: Path, tmp_path: Path
+) -> None:
+    # No credentials anywhere: the pack is checked first, so an operator at a terminal is not
+    # asked for a password only to be told the pack name was mistyped.
+    env = {"FLEETFIX_USERNAME": "", "FLEETFIX_PASSWORD": "", "FLEETFIX_DB": str(tmp_path / "i.db")}
+    result = runner.invoke(
+        main, ["run", "-i", str(inventory), "--pack", "crowdstrike-219"], env=env
+    )
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--pack 'crowdstrike-219': no such pack" in result.stderr
+    assert "crowdstrike-291" in result.stderr  # the known packs are listed
+    assert "credentials" not in result.stderr
+    assert not (tmp_path / "i.db").exists()  # nothing recorded for a command that never ran
