@@ -27,6 +27,7 @@ from fleetfix.errors import (
     StoreError,
 )
 from fleetfix.models import TRANSITIONS, HostState
+from fleetfix.wording import counted
 
 #: Exit codes, one meaning each. Click itself uses 2 for usage errors.
 EXIT_OK = 0
@@ -250,7 +251,7 @@ def inventory_import(
         _echo_json(result)
         return
     click.echo(
-        f"{file}: {len(loaded.hosts)} hosts ({loaded.fmt}): {summary.added} added, "
+        f"{file}: {counted(len(loaded.hosts), 'host')} ({loaded.fmt}): {summary.added} added, "
         f"{summary.updated} updated, {summary.unchanged} unchanged, "
         f"{len(loaded.rejected)} rejected -> {db_path}"
     )
@@ -269,7 +270,7 @@ def status(as_json: bool, db_path: Path) -> None:
     if as_json:
         _echo_json({"db": str(db_path), "total": total, "states": by_state, "tags": per_tag})
         return
-    click.echo(f"{total} hosts in {db_path}")
+    click.echo(f"{counted(total, 'host')} in {db_path}")
     for state, count in by_state.items():
         click.echo(f"  {state:<16}{count:>8}")
     groups, per_host = tag_groups(per_tag)
@@ -349,7 +350,7 @@ def hosts(state: str | None, tag: str | None, as_json: bool, db_path: Path) -> N
                 f"{','.join(record.tags)}"
             )
     if not as_json:
-        _diag(f"{len(records)} host{'' if len(records) == 1 else 's'}")
+        _diag(counted(len(records), "host"))
 
 
 @main.group()

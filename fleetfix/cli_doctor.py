@@ -15,6 +15,7 @@ import click
 from fleetfix.cli import EXIT_HOSTS_FAILED
 from fleetfix.cli_transport import connection_options, prepare_connection
 from fleetfix.models import Host
+from fleetfix.wording import counted
 
 
 def spread_sample(hosts: Sequence[Host], size: int) -> list[Host]:
@@ -52,5 +53,5 @@ def doctor(sample: int, **params: Any) -> None:
         click.echo(line + (f" -> {check.fix}" if check.fix and check.verdict != "ok" else ""))
     verdicts = Counter(str(check.verdict) for check in checks)
     summary = ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
-    click.echo(f"{len(hosts)} hosts checked: {summary or 'nothing to check'}", err=True)
+    click.echo(f"{counted(len(hosts), 'host')} checked: {summary or 'nothing to check'}", err=True)
     raise SystemExit(EXIT_HOSTS_FAILED if verdicts[str(Verdict.FAIL)] else 0)

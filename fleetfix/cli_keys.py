@@ -45,6 +45,7 @@ from fleetfix.keys.lookup import FoundKeys, choose_key, find_keys, reveal_key
 from fleetfix.keys.model import KeyId, KeyIdPrefix, RecoveryKeyInfo
 from fleetfix.models import HostState
 from fleetfix.store import Store, open_reader
+from fleetfix.wording import counted
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Some hosts were done and some not (no key found, rotation refused): the message lists them.
@@ -202,7 +203,10 @@ def export_iso_csv_command(
             overwrite=force,
         )
     _warn_failures(summary.provider_errors)
-    _diag(f"wrote {summary.keys_written} keys for {summary.hosts_written} hosts to {output}")
+    _diag(
+        f"wrote {counted(summary.keys_written, 'key')} for "
+        f"{counted(summary.hosts_written, 'host')} to {output}"
+    )
     for key_id in summary.rejected_key_ids:
         _diag(f"fleetfix: warning: key ID {key_id} failed the recovery password check; left out")
     if summary.hosts_without_keys:
@@ -228,7 +232,7 @@ def rotated(
         record_rotated(store, actor=actor_name(operator), host=host, key_id=full_id, note=note)
     with open_reader(db) as reader:
         left = len(pending_rotations(reader))
-    _diag(f"rotation recorded; {left} hosts still rotation-pending")
+    _diag(f"rotation recorded; {counted(left, 'host')} still rotation-pending")
 
 
 @key.command("request-rotation")
@@ -297,7 +301,7 @@ def pending(as_json: bool, db_path: Path) -> None:
     for row in rows:
         click.echo(json.dumps(_pending_record(row), sort_keys=True) if as_json else _line(row))
     if not as_json:
-        _diag(f"{len(rows)} hosts rotation-pending")
+        _diag(f"{counted(len(rows), 'host')} rotation-pending")
 
 
 def _pending_record(row: PendingRotation) -> dict[str, object]:

@@ -22,6 +22,7 @@ from fleetfix.cli_transport import FleetCommand, prepare, transport_options
 from fleetfix.probe.rules import DEFAULT_RULE, TimestampRule
 from fleetfix.probe.run import FAILED_STATUSES, ProbeOutcome, ProbeStatus, probe_hosts
 from fleetfix.store import Store
+from fleetfix.wording import counted
 
 PROBE_EVENT = "probe"
 
@@ -53,7 +54,7 @@ def summary_for(outcomes: Sequence[ProbeOutcome]) -> str:
     failed = Counter(str(o.status) for o in outcomes if o.status in FAILED_STATUSES)
     if failed:
         text += "; probe failed: " + ", ".join(f"{s} {n}" for s, n in sorted(failed.items()))
-    return f"{len(outcomes)} hosts: {text or 'none matched'}"
+    return f"{counted(len(outcomes), 'host')}: {text or 'none matched'}"
 
 
 async def _probe_all(

@@ -48,6 +48,7 @@ from fleetfix.models import HostState
 from fleetfix.packs import load_packs
 from fleetfix.probe.rules import DEFAULT_RULE, TimestampRule
 from fleetfix.store import Store
+from fleetfix.wording import counted
 
 _GOOD = {str(HostState.HEALTHY), str(HostState.RECOVERED), str(HostState.SKIPPED)}
 _SILENT = {str(HostState.UNREACHABLE), str(HostState.BOOT_LOOP), str(HostState.NEEDS_HANDS_ON)}
@@ -93,10 +94,11 @@ class Printer:
         elif isinstance(event, RunStarted):
             kind = "dry run" if event.dry_run else ("resumed run" if event.resumed else "run")
             waves = " + ".join(str(n) for n in event.waves) or "none"
-            _err(f"{kind} {event.run_id}: {event.hosts} hosts with {event.pack}; waves {waves}")
+            hosts = counted(event.hosts, "host")
+            _err(f"{kind} {event.run_id}: {hosts} with {event.pack}; waves {waves}")
         elif isinstance(event, WaveStarted):
             label = "canary wave" if event.canary else f"wave {event.wave}"
-            _err(f"{label}: {event.hosts} hosts")
+            _err(f"{label}: {counted(event.hosts, 'host')}")
         elif isinstance(event, RetryScheduled):
             _err(f"{event.host}: {event.step} attempt {event.attempt} failed ({event.error}); "
                  f"retrying in {event.wait:.1f} s")  # fmt: skip

@@ -26,6 +26,7 @@ from fleetfix.logsafety import pin_third_party_loggers
 from fleetfix.models import Host, Transport
 from fleetfix.transports.base import ConnectOptions, Security, WinrmAuth
 from fleetfix.transports.runner import HostResult, HostStatus, RunOptions, run_everywhere
+from fleetfix.wording import counted
 
 PING_SCRIPT = "$env:COMPUTERNAME"
 _UNREACHABLE = {HostStatus.UNREACHABLE}
@@ -242,7 +243,7 @@ def _run(params: dict[str, Any], *, event: str, script: str) -> None:
             store.audit(f"{event}.host", actor=actor, host=result.host, details=row)
         remember_learned_transports(store, hosts, results, run=run)
     summary = ", ".join(f"{status} {count}" for status, count in sorted(counts.items()))
-    click.echo(f"{len(results)} hosts: {summary or 'none matched'}", err=True)
+    click.echo(f"{counted(len(results), 'host')}: {summary or 'none matched'}", err=True)
     raise SystemExit(exit_code_for(results))
 
 

@@ -38,6 +38,7 @@ from fleetfix.keys.config import KeysConfig
 from fleetfix.models import HostState
 from fleetfix.store import Store, open_reader
 from fleetfix.store.clock import Clock, system_clock
+from fleetfix.wording import counted
 
 from .counters import Counters
 from .detail import HostDetailScreen, host_detail
@@ -362,8 +363,9 @@ class FleetfixApp(App[None]):
             if yes:
                 self.skip(hosts)
 
-        self.push_screen(ConfirmScreen(f"Skip {len(hosts)} hosts? They leave the recovery "
-                                       "until someone takes them back."), answered)  # fmt: skip
+        question = (f"Skip {counted(len(hosts), 'host')}? They leave the recovery until "
+                    "someone takes them back.")  # fmt: skip
+        self.push_screen(ConfirmScreen(question), answered)
 
     def skip(self, hosts: Sequence[str]) -> None:
         refused: list[str] = []
@@ -507,7 +509,7 @@ class FleetfixApp(App[None]):
         hosts = self.targets()
         if access is None or not hosts:
             return
-        self.say(f"probing {len(hosts)} hosts")
+        self.say(f"probing {counted(len(hosts), 'host')}")
         self._probe(access, hosts)
 
     @work(group="run", exclusive=True, exit_on_error=False)

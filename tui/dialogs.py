@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Select, Static
 
+from fleetfix.wording import counted
+
 _BOX = """
     align: center middle;
     & > Vertical { width: 72; height: auto; max-height: 22; border: thick $accent;
@@ -100,7 +102,7 @@ class RunScreen(ModalScreen[RunRequest | None]):
             go.label, go.disabled = "No pack", True
             return
         mode = "DRY RUN" if request.dry_run else "FOR REAL"
-        go.label = f"{mode}: {request.pack} on {len(request.hosts)} hosts"
+        go.label = f"{mode}: {request.pack} on {counted(len(request.hosts), 'host')}"
         go.variant = "warning" if request.dry_run else "error"
 
     def on_select_changed(self) -> None:

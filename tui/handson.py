@@ -22,6 +22,7 @@ from fleetfix.engine.flow import HANDS_ON_EVENT
 from fleetfix.probe.facts import latest_readable
 from fleetfix.store import HostRecord, Reader
 from fleetfix.store.connect import fold
+from fleetfix.wording import counted
 
 from .text import clean
 
@@ -98,7 +99,12 @@ class HandsOnScreen(Screen[None]):
         self._on_action = on_action
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Hands-on queue: {len(self.hosts)} hosts need a technician"))
+        yield Static(
+            Text(
+                f"Hands-on queue: {counted(len(self.hosts), 'host')} "
+                f"need{'s' if len(self.hosts) == 1 else ''} a technician"
+            )
+        )
         options = [
             Option(queue_line(h, self.handovers.get(fold(h.name))), id=h.name) for h in self.hosts
         ]

@@ -146,7 +146,7 @@ async def test_skip_answered_no_changes_nothing(incident: Path) -> None:
         await pilot.press("slash", *"VNA02", "enter", "s")
         dialog = app.screen
         assert isinstance(dialog, ConfirmScreen)  # the question was asked ...
-        assert "Skip 1 hosts?" in str(dialog.query_one("Label").render())
+        assert "Skip 1 host?" in str(dialog.query_one("Label").render())
         await pilot.press("n")
         await pilot.pause()
         # ... and answered: the dialog is gone and the dashboard is back.

@@ -112,7 +112,7 @@ def test_rotation_is_pending_after_lookup_until_recorded(incident: Path) -> None
     assert code == 0
     assert [json.loads(line)["host"] for line in out.splitlines()] == ["RIS01"]
     code, out, err = _run(incident, "pending")
-    assert out.startswith("RIS01") and "5E6F7A8B-3333" in out and "1 hosts" in err
+    assert out.startswith("RIS01") and "5E6F7A8B-3333" in out and "1 host rotation-pending" in err
     code, _, err = _run(incident, "rotated", "RIS01", "--note", "manage-bde", "--operator", "bob")
     assert code == 0 and "0 hosts still rotation-pending" in err
     with open_reader(incident) as reader:
