@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from fleetfix.errors import ConfigError
+from fleetfix.outfile import check_writable
 
 STDOUT = "-"
 
@@ -21,10 +22,14 @@ def write_report(text: str, target: str | os.PathLike[str], *, force: bool = Fal
         sys.stdout.flush()
         return
     path = Path(target)
+    check_writable(path)
     if not force and path.exists():
         raise ConfigError(f"{path} exists; pass --force to replace it")
     # Same folder: os.replace is atomic only within one file system.
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # full disk, read-only mount, a folder removed since the check
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

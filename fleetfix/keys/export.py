@@ -21,6 +21,7 @@ from fleetfix.keys.errors import BadRecoveryPasswordError
 from fleetfix.keys.lookup import distinct_keys, find_keys, reveal_key
 from fleetfix.keys.model import RecoveryKeyInfo
 from fleetfix.keys.provider import KeyProvider
+from fleetfix.outfile import check_writable
 from fleetfix.store import Store
 
 ISO_HEADER = ("KeyID", "RecoveryKey")
@@ -54,6 +55,9 @@ def export_iso_csv(
     overwrite: bool = False,
 ) -> ExportSummary:
     """Write every recovery key of `hosts` to `out` (0600). Each key read is audited."""
+    # Before any key is read: a key read is audited, and one read for a file that cannot be
+    # written is an audit row for nothing.
+    check_writable(out)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} exists; remove it or pass --force to replace it")
     exported: list[_Exported] = []
@@ -88,7 +92,10 @@ def export_iso_csv(
 def _write(out: Path, exported: Sequence[_Exported]) -> None:
     # The mode is set on the descriptor before writing: no moment where keys sit in a
     # world-readable file, whatever the umask or a replaced file's old mode.
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:  # the folder went away or filled up since the check
+        raise ConfigError(f"cannot write {out}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o600)
         handle = os.fdopen(fd, "w", newline="", encoding="utf-8")

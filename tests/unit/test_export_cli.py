@@ -80,3 +80,28 @@ def test_broken_audit_chain_still_exports_and_exits_4(db: Path, tmp_path: Path) 
     code, _, err = _export("--format", "md", "-o", str(target), "--db", str(db))
     assert code == 4 and "does not verify" in err
     assert "| chain\\_ok | NO |" in target.read_text()
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("missing/report.html", "the folder {tmp}/missing does not exist; create it or choose"),
+        (".", "it is a folder; give a file name with -o"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_a_usage_error_naming_it(
+    db: Path, tmp_path: Path, where: str, said: str
+) -> None:
+    target = tmp_path / where
+    code, _, err = _export("--format", "html", "-o", str(target), "--db", str(db), "--force")
+    assert code == 2, err
+    assert f"cannot write {target}: " + said.format(tmp=tmp_path) in err
+    assert "Traceback" not in err
+
+
+def test_an_output_under_a_file_says_the_file_is_not_a_folder(db: Path, tmp_path: Path) -> None:
+    # (A folder without write permission cannot be tested here: CI runs as root.)
+    plain = tmp_path / "notes.txt"
+    plain.write_text("")
+    code, _, err = _export("--format", "csv", "-o", str(plain / "r.csv"), "--db", str(db))
+    assert code == 2 and f"the folder {plain} is a file, not a folder" in err, err

@@ -161,3 +161,14 @@ def test_on_a_terminal_a_shared_prefix_asks_for_the_full_key_id(incident: Path) 
     assert code == 0, err
     assert b"Full key ID" in err and b"1A2B3C4D-1111" in err
     assert PACS_KEYS[1].encode() in seen and PACS_KEYS[0].encode() not in seen
+
+
+def test_export_to_a_missing_folder_reads_no_key(incident: Path, tmp_path: Path) -> None:
+    out = tmp_path / "usb" / "BitLockerKeys.csv"
+    code, _, err = _run(
+        incident, "export-iso-csv", "--state", "needs_hands_on", "-o", str(out), "--reason", "ISO"
+    )
+    assert code == 2, err
+    assert f"the folder {out.parent} does not exist" in err
+    with open_reader(incident) as reader:  # refused before any key was read (and audited)
+        assert reader.audit_log(event=KEY_READ) == []
