@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -22,7 +23,6 @@ from tests.integration.wsman_helpers import (
     PASSWORD,
     USER,
     LabListener,
-    Listener,
     listening,
     serving,
 )
@@ -165,17 +165,25 @@ async def test_reboot_resets_a_connection_mid_command_and_forgets_its_shells() -
     assert raised.value.wsman_fault_code == 2150858843
 
 
-def _twice(session: winrm.Session, listener: Listener) -> None:
+def _twice(session: winrm.Session, close_listener: Callable[[], None]) -> None:
     session.run_cmd("echo", ["first"])
-    listener.server.close()
+    close_listener()
     session.run_cmd("echo", ["second"])
 
 
 async def test_closing_the_listener_resets_its_open_connections() -> None:
     async with listening() as lab:
         session = winrm.Session(lab.url(), auth=(USER, PASSWORD), transport="basic")
+        loop = asyncio.get_running_loop()
+
+        def close_listener() -> None:
+            # On the loop, and waited for: asyncio.Server is not thread-safe, and closing it
+            # from this worker thread raced the loop's own bookkeeping (a TypeError in CI).
+            loop.call_soon_threadsafe(lab.server.close)
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(timeout=10)
+
         with pytest.raises(requests.exceptions.ConnectionError):
-            await asyncio.to_thread(_twice, session, lab)
+            await asyncio.to_thread(_twice, session, close_listener)
     assert [entry[0] for entry in lab.host.history] == ["echo first"]
 
 
