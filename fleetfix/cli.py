@@ -279,32 +279,32 @@ def status(as_json: bool, db_path: Path) -> None:
         for tag, states in groups:
             parts = ", ".join(f"{name} {n}" for name, n in sorted(states.items()) if n)
             click.echo(f"  {tag}: {parts}")
-        for key, values in sorted(per_host.items()):
-            click.echo(f"  {key}: {values} values, one host each (see `fleetfix hosts --tag "
-                       f"{key}=VALUE`)")  # fmt: skip
+        for key, (values, hosts) in sorted(per_host.items()):
+            click.echo(f"  {key}: {values} values on {counted(hosts, 'host')} (see `fleetfix "
+                       f"hosts --tag {key}=VALUE`)")  # fmt: skip
 
 
-# More values than this, each on one host, and a tag key is a per-host attribute.
+# More values than this, and at least one value per two hosts: a per-host attribute.
 _PER_HOST_VALUES = 10
 
 
 def tag_groups(
     per_tag: dict[str, dict[str, int]],
-) -> tuple[list[tuple[str, dict[str, int]]], dict[str, int]]:
+) -> tuple[list[tuple[str, dict[str, int]]], dict[str, tuple[int, int]]]:
     """The tags worth a line each, sorted, and the keys that are not groupings (a lab's
-    `ssh_port=`, a CMDB's serial number: more than 10 values, every one on a single host)
-    with their value counts. Without that, `status` on a 10,000-host fleet prints a line per
-    host per such column."""
+    `ssh_port=`, a CMDB's serial number: more than 10 values, about one per host) with
+    their value and host counts. Without that, `status` on a 10,000-host fleet prints a line
+    per host per such column."""
     by_key: dict[str, list[str]] = {}
     for tag in per_tag:
         key, has_value, _ = tag.partition("=")
         if has_value:
             by_key.setdefault(key, []).append(tag)
-    per_host = {
-        key: len(tags)
-        for key, tags in by_key.items()
-        if len(tags) > _PER_HOST_VALUES and all(sum(per_tag[t].values()) == 1 for t in tags)
-    }
+    per_host: dict[str, tuple[int, int]] = {}
+    for key, tags in by_key.items():
+        hosts = sum(sum(per_tag[tag].values()) for tag in tags)
+        if len(tags) > _PER_HOST_VALUES and 2 * len(tags) >= hosts:
+            per_host[key] = (len(tags), hosts)
     groups = [
         (tag, states)
         for tag, states in sorted(per_tag.items())
