@@ -149,10 +149,10 @@ class WindowWatcher(threading.Thread):
         """Per host seen up while the run went: seconds from the run's start to its first
         window then (a window already open at the start counts from 0)."""
         found: dict[str, float] = {}
-        for name, windows in self.windows.items():
-            during = [w for w in windows if w.last_seen >= started]
-            if during:
-                found[name] = max(0.0, (during[0].opened - started).total_seconds())
+        for name in self.windows:
+            seen = self.seen_windows(name, started)
+            if seen:
+                found[name] = seen[0][0]
         return found
 
     def seen_windows(self, name: str, started: datetime) -> list[tuple[float, float]]:
