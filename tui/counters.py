@@ -22,10 +22,17 @@ _GAP = "  "
 def counts_text(model: FleetModel, *, width: int | None = None) -> Text:
     """`state N` for every state, then `total N`; with a width, a line break goes between two
     counters wherever the next would not fit (a counter wider than the line gets one alone)."""
-    counters = [(state.value, model.counts[state], STATE_COLOURS[state]) for state in HostState]
+    # (name, count, name's style, count's style): a state in its colour, the total in bold.
+    counters = [
+        *(
+            (s.value, model.counts[s], STATE_COLOURS[s], f"bold {STATE_COLOURS[s]}")
+            for s in HostState
+        ),
+        ("total", len(model.hosts), "bold", "bold"),
+    ]
     text = Text()
     used = 0
-    for index, (name, count, colour) in enumerate([*counters, ("total", len(model.hosts), "")]):
+    for index, (name, count, name_style, count_style) in enumerate(counters):
         size = len(name) + 1 + len(str(count))
         if index:
             if width is not None and used + len(_GAP) + size > width:
@@ -34,8 +41,8 @@ def counts_text(model: FleetModel, *, width: int | None = None) -> Text:
             else:
                 text.append(_GAP)
                 used += len(_GAP)
-        text.append(f"{name} ", style=colour or "bold")
-        text.append(str(count), style=f"bold {colour}".strip())
+        text.append(f"{name} ", style=name_style)
+        text.append(str(count), style=count_style)
         used += size
     return text
 
